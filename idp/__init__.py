@@ -1,0 +1,146 @@
+"""The IdP application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask import Response
+from flask import jsonify
+from flask import render_template
+from flask import request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from idp import security
+from idp.config import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+JSON_PATHS = ("/token", "/userinfo", "/jwks.json", "/.well-known/")
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def create_app(config: Settings | None = None) -> Flask:
+    """Build the app. Tests pass a Settings; production reads IDP_* variables."""
+    from idp import runtime
+    from idp.auth.views import bp as auth_bp
+    from idp.extensions import csrf
+    from idp.extensions import db
+    from idp.extensions import limiter
+    from idp.extensions import migrate
+    from idp.oauth.keys import KeyRing
+    from idp.oauth.server import init_oauth
+    from idp.oauth.views import bp as oauth_bp
+
+    settings = (config or Settings.from_env()).resolved()
+    assert settings.secret_key is not None
+    app = Flask(
+        __name__,
+        instance_path=settings.instance_path,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=security.derive_key(settings.secret_key, "idp/flask-session/v1").hex(),
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url or ""),
+        SESSION_COOKIE_NAME="idp_flow",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.https,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        RATELIMIT_ENABLED=settings.rate_limits_enabled,
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        **settings.extra,
+    )
+    security.configure(
+        settings.secret_key,
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_cost,
+        parallelism=settings.argon2_parallelism,
+    )
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    app.extensions["idp"] = runtime.Runtime(settings=settings, keyring=KeyRing())
+    init_oauth(app)
+    app.register_blueprint(oauth_bp)
+    app.register_blueprint(auth_bp)
+    _register_error_handlers(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, object]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None:
+    """SQLite: enforce foreign keys, and WAL so several gunicorn workers can share the file."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.url_root.startswith("https://"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if "Cache-Control" not in headers and not request.path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"  # pages carry CSRF tokens, codes or personal data
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(JSON_PATHS)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from idp.extensions import db
+
+    def render(error: str, description: str, status: int) -> tuple[Response | str, int]:
+        if _wants_json():
+            return jsonify(error=error, error_description=description), status
+        return render_template(
+            "error.html", error=error, description=description, status=status
+        ), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[Response | str, int]:
+        return render(
+            "invalid_request", "The form has expired. Go back, reload and try again.", 400
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response | str, int]:
+        status = exc.code or 500
+        slug = {404: "not_found", 429: "rate_limited"}.get(
+            status, "invalid_request" if status < 500 else "server_error"
+        )
+        return render(slug, exc.description or "", status)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response | str, int]:
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return render("server_error", "Something went wrong on our side.", 500)

@@ -1,0 +1,1 @@
+"""Hosted pages: sign-in, consent, sign-out. They finish through oauth.interaction."""

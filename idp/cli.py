@@ -1,0 +1,362 @@
+"""The `idp` command (DESIGN §5)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+from flask.cli import with_appcontext
+from sqlalchemy import text
+
+from idp import create_app
+from idp import errors
+from idp import runtime
+from idp.extensions import db
+from idp.models import Client
+from idp.models import User
+from idp.models.tenant import DEFAULT_TENANT_SLUG
+from idp.services import clients
+from idp.services import signing_keys
+from idp.services import tenants
+from idp.services import users
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed on purpose: it is the demo account
+DEMO_REDIRECT_URIS = ["http://localhost:3000/callback", "http://127.0.0.1:3000/callback"]
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False)
+def main() -> None:
+    """Run and administer the identity provider."""
+
+
+def _fail(exc: errors.IdPError) -> None:
+    details = getattr(exc, "field_errors", None)
+    message = exc.detail + (f": {json.dumps(details)}" if details else "")
+    raise click.ClickException(message)
+
+
+def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
+    click.echo(json.dumps(payload, default=str) if as_json else human)
+
+
+def upgrade_database() -> None:
+    """Apply migrations once; on PostgreSQL an advisory lock keeps two hosts from racing."""
+    from flask_migrate import upgrade
+
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(7290514)"))
+            try:
+                upgrade()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(7290514)"))
+                conn.commit()
+    else:
+        upgrade()
+
+
+def initialize() -> None:
+    """First start: schema, the default tenant, signing keys."""
+    upgrade_database()
+    tenants.ensure_default()
+    signing_keys.ensure_keys()
+    db.session.commit()
+
+
+def _tenant_id(slug: str | None) -> str:
+    initialize()  # idempotent: `idp users create` works before the first `idp serve`
+    try:
+        return tenants.get_by_slug(slug or DEFAULT_TENANT_SLUG).id
+    except errors.NotFound as exc:
+        _fail(exc)
+        raise
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Create a demo user and client and print them.")
+@with_appcontext
+def serve(host: str, port: int, workers: int, demo: bool) -> None:
+    """Apply migrations, create keys and the default tenant, and run gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    initialize()
+    if demo:
+        _print_demo(_ensure_demo())
+    settings = runtime.settings()
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Flask:
+            return create_app(settings)
+
+    db.session.remove()
+    db.engine.dispose()  # no connection is shared across the fork
+    click.echo(f"Serving {settings.issuer} on http://{host}:{port}", err=True)
+    Server().run()
+
+
+def _ensure_demo() -> dict[str, Any]:
+    tenant_id = tenants.ensure_default().id
+    user = users.find_by_email(tenant_id, DEMO_EMAIL) or users.create(
+        tenant_id, DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo User", email_verified=True
+    )
+    client = db.session.scalar(db.select(Client).where(Client.name == "Demo App"))
+    if client is None:
+        registered = clients.create(
+            tenant_id,
+            "Demo App",
+            redirect_uris=DEMO_REDIRECT_URIS,
+            grant_types=["authorization_code", "refresh_token"],
+        )
+        client, secret = registered.client, registered.client_secret
+    else:
+        secret = clients.rotate_secret(client)
+    db.session.commit()
+    assert isinstance(user, User) and secret is not None
+    return {"client": client, "secret": secret}
+
+
+def _print_demo(demo: dict[str, Any]) -> None:
+    issuer = runtime.settings().issuer
+    client = demo["client"]
+    click.echo(
+        f"""
+  IdP ready at      {issuer}/
+  Sign in as        {DEMO_EMAIL} / {DEMO_PASSWORD}
+  Discovery         {issuer}/.well-known/openid-configuration
+  Demo client       client_id={client.client_id}
+                    client_secret={demo["secret"]}  (new on every --demo start)
+                    redirect_uris={" ".join(client.redirect_uris)}
+"""
+    )
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+@main.group("users")
+def users_group() -> None:
+    """Manage users."""
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Omit for a user who signs in another way.")
+@click.option("--name", default=None)
+@click.option("--verified", is_flag=True, help="Mark the e-mail address verified.")
+@click.option("--role", "roles", multiple=True)
+@click.option("--tenant", default=None, help="Tenant slug (default: the default tenant).")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def users_create(
+    email: str,
+    password: str | None,
+    name: str | None,
+    verified: bool,
+    roles: tuple[str, ...],
+    tenant: str | None,
+    as_json: bool,
+) -> None:
+    try:
+        user = users.create(
+            _tenant_id(tenant),
+            email,
+            password=password,
+            name=name,
+            email_verified=verified,
+            roles=list(roles),
+        )
+    except errors.IdPError as exc:
+        _fail(exc)
+        return
+    db.session.commit()
+    payload = {
+        "id": user.id,
+        "tenant_id": user.tenant_id,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "name": user.name,
+        "roles": user.roles,
+        "created_at": user.created_at.isoformat(),
+    }
+    _emit(as_json, payload, f"Created user {user.email} (sub {user.id})")
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+
+@main.group("clients")
+def clients_group() -> None:
+    """Manage OAuth clients."""
+
+
+@clients_group.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True)
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
+@click.option("--public", is_flag=True, help="A client that cannot keep a secret (SPA, native).")
+@click.option("--grant-type", "grant_types", multiple=True)
+@click.option("--scope", "scopes", multiple=True)
+@click.option(
+    "--auth-method",
+    default=None,
+    type=click.Choice(["client_secret_basic", "client_secret_post", "none"]),
+)
+@click.option("--skip-consent", is_flag=True, help="First-party client: no consent page.")
+@click.option("--tenant", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def clients_create(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    post_logout_redirect_uris: tuple[str, ...],
+    public: bool,
+    grant_types: tuple[str, ...],
+    scopes: tuple[str, ...],
+    auth_method: str | None,
+    skip_consent: bool,
+    tenant: str | None,
+    as_json: bool,
+) -> None:
+    try:
+        registered = clients.create(
+            _tenant_id(tenant),
+            name,
+            redirect_uris=list(redirect_uris),
+            post_logout_redirect_uris=list(post_logout_redirect_uris),
+            public=public,
+            grant_types=list(grant_types) or None,
+            scopes=list(scopes) or None,
+            auth_method=auth_method,
+            skip_consent=skip_consent,
+        )
+    except errors.IdPError as exc:
+        _fail(exc)
+        return
+    db.session.commit()
+    client = registered.client
+    payload: dict[str, Any] = {
+        "id": client.id,
+        "tenant_id": client.tenant_id,
+        "client_id": client.client_id,
+        "name": client.name,
+        "public": client.is_public,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "grant_types": client.grant_types,
+        "scopes": client.scopes,
+        "skip_consent": client.skip_consent,
+        "require_pkce": client.require_pkce,
+    }
+    if registered.client_secret:
+        payload["client_secret"] = registered.client_secret
+    human = f"Created client {client.name}\n  client_id: {client.client_id}"
+    if registered.client_secret:
+        human += f"\n  client_secret: {registered.client_secret}  (shown once; store it now)"
+    _emit(as_json, payload, human)
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Manage signing keys."""
+
+
+@keys_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def keys_list(as_json: bool) -> None:
+    rows = [
+        {
+            "kid": k.kid,
+            "alg": k.alg,
+            "created_at": k.created_at.isoformat(),
+            "status": "active" if k.retired_at is None else "retired",
+            "publish_until": k.publish_until.isoformat() if k.publish_until else None,
+        }
+        for k in signing_keys.list_all()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        until = f" published until {row['publish_until']}" if row["publish_until"] else ""
+        click.echo(f"{row['kid']}  {row['alg']}  {row['status']}  {row['created_at']}{until}")
+
+
+@keys_group.command("rotate")
+@click.option("--alg", default="RS256", type=click.Choice(list(signing_keys.ALGORITHMS)))
+@with_appcontext
+def keys_rotate(alg: str) -> None:
+    """Sign with a new key; the old one stays in JWKS until its tokens have expired."""
+    settings = runtime.settings()
+    longest = (
+        db.session.scalar(db.select(db.func.max(db.func.coalesce(Client.id_token_lifetime, 0))))
+        or 0
+    )
+    longest = max(
+        longest,
+        settings.id_token_lifetime,
+        settings.access_token_lifetime,
+        db.session.scalar(db.select(db.func.max(db.func.coalesce(Client.access_token_lifetime, 0))))
+        or 0,
+    )
+    new = signing_keys.rotate(alg, publish_for=timedelta(seconds=longest + 300))
+    db.session.commit()
+    runtime.keyring().invalidate()
+    click.echo(f"New {alg} signing key {new.kid}")
+
+
+# --- tenants ---------------------------------------------------------------------------------
+
+
+@main.group("tenants")
+def tenants_group() -> None:
+    """Manage tenants."""
+
+
+@tenants_group.command("create")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def tenants_create(slug: str, name: str, as_json: bool) -> None:
+    try:
+        tenant = tenants.create(slug, name)
+    except errors.IdPError as exc:
+        _fail(exc)
+        return
+    db.session.commit()
+    _emit(
+        as_json,
+        {"id": tenant.id, "slug": tenant.slug, "name": tenant.name},
+        f"Created tenant {tenant.slug} ({tenant.id})",
+    )
+
+
+@main.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Apply migrations and create the default tenant and signing keys (idempotent)."""
+    initialize()
+    click.echo("Database ready.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Settings: the only module that reads ``os.environ`` (DESIGN §5)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+SECRET_KEY_FILE = "secret_key"
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str = "http://localhost:8000"
+    database_url: str | None = None
+    instance_path: str = "./instance"
+    secret_key: str | None = None
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    # Lifetimes in seconds; clients may override the token ones.
+    code_lifetime: int = 60
+    access_token_lifetime: int = 3600
+    id_token_lifetime: int = 3600
+    refresh_token_lifetime: int = 30 * 24 * 3600
+    session_lifetime: int = 14 * 24 * 3600
+    # Argon2id cost: OWASP's second recommended setting (m=19 MiB, t=2, p=1);
+    # tests pass cheap values.
+    argon2_time_cost: int = 2
+    argon2_memory_cost: int = 19456
+    argon2_parallelism: int = 1
+    rate_limits_enabled: bool = True
+    login_rate_limit: str = "10/minute"
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            issuer=env.get("IDP_ISSUER", cls.issuer),
+            database_url=env.get("IDP_DATABASE_URL") or None,
+            instance_path=env.get("IDP_INSTANCE_PATH", cls.instance_path),
+            secret_key=env.get("IDP_SECRET_KEY") or None,
+            redis_url=env.get("IDP_REDIS_URL") or None,
+            smtp_url=env.get("IDP_SMTP_URL") or None,
+        )
+
+    def resolved(self) -> Settings:
+        """Fill in the embedded defaults: instance folder, SQLite file, secret key."""
+        issuer = self.issuer.rstrip("/")
+        parts = urlsplit(issuer)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError(f"IDP_ISSUER must be an absolute http(s) URL, got {self.issuer!r}")
+        instance = Path(self.instance_path).resolve()
+        instance.mkdir(parents=True, exist_ok=True)
+        database_url = self.database_url or f"sqlite:///{instance / 'idp.sqlite3'}"
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+        secret_key = self.secret_key or _instance_secret_key(instance)
+        return replace(
+            self,
+            issuer=issuer,
+            instance_path=str(instance),
+            database_url=database_url,
+            secret_key=secret_key,
+        )
+
+    @property
+    def https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+def _instance_secret_key(instance: Path) -> str:
+    path = instance / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    log.warning(
+        "IDP_SECRET_KEY is not set: generated one in %s. Set IDP_SECRET_KEY in production, "
+        "and keep it: signing keys and stored secrets are encrypted with it.",
+        path,
+    )
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

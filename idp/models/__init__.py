@@ -1,0 +1,25 @@
+"""Every model, re-exported so Alembic autogenerate sees them all."""
+
+from idp.models.audit import AuditEvent
+from idp.models.client import Client
+from idp.models.grant import AuthorizationCode
+from idp.models.grant import Consent
+from idp.models.grant import Grant
+from idp.models.session import BrowserSession
+from idp.models.signing_key import SigningKey
+from idp.models.tenant import Tenant
+from idp.models.token import RefreshToken
+from idp.models.user import User
+
+__all__ = [
+    "AuditEvent",
+    "AuthorizationCode",
+    "BrowserSession",
+    "Client",
+    "Consent",
+    "Grant",
+    "RefreshToken",
+    "SigningKey",
+    "Tenant",
+    "User",
+]

@@ -1,0 +1,54 @@
+"""Provider metadata (OIDC Discovery 1.0 §3, RFC 8414), built from configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.oauth.claims import SUPPORTED_CLAIMS
+from idp.oauth.claims import SUPPORTED_SCOPES
+from idp.services.clients import SIGNING_ALGS
+
+
+def metadata(issuer: str) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "sid",
+            "amr",
+            "acr",
+            *SUPPORTED_CLAIMS,
+        ],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+        "authorization_response_iss_parameter_supported": True,
+        "display_values_supported": ["page", "popup", "touch", "wap"],
+        "ui_locales_supported": ["en"],
+        "claim_types_supported": ["normal"],
+        "service_documentation": f"{issuer}/",
+    }

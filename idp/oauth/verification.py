@@ -1,0 +1,66 @@
+"""The one place that verifies our access tokens (DESIGN §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jws
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from idp import clock
+from idp import runtime
+from idp.extensions import db
+from idp.models import User
+from idp.oauth.tokens import ACCESS_TOKEN_TYP
+from idp.services import grants
+
+ALGORITHMS = ["RS256", "ES256"]
+MAX_TOKEN_LENGTH = 8192
+
+
+class InvalidToken(Exception):
+    """The bearer token is malformed, forged, expired or revoked."""
+
+
+@dataclass(frozen=True)
+class VerifiedAccessToken:
+    claims: dict[str, Any]
+    user: User | None
+
+    @property
+    def scopes(self) -> set[str]:
+        return set(str(self.claims.get("scope", "")).split())
+
+
+def verify_access_token(token: str) -> VerifiedAccessToken:
+    """RFC 9068 §4: signature, typ, iss, exp; then the grant and the user still stand."""
+    if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise InvalidToken("malformed")
+    try:
+        kid = jws.extract_compact(token.encode()).headers().get("kid")
+    except (JoseError, ValueError, UnicodeError):
+        raise InvalidToken("malformed") from None
+    try:
+        decoded = jwt.decode(token, runtime.keyring().verification_keys(kid), algorithms=ALGORITHMS)
+    except (JoseError, ValueError, KeyError, TypeError):
+        raise InvalidToken("not validly signed") from None
+    header, claims = decoded.header, decoded.claims
+    if str(header.get("typ", "")).lower() not in (ACCESS_TOKEN_TYP, "application/at+jwt"):
+        raise InvalidToken("not an access token")
+    if claims.get("iss") != runtime.settings().issuer:
+        raise InvalidToken("from another issuer")
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp <= clock.epoch():
+        raise InvalidToken("expired")
+    grant_id = claims.get("grant_id")
+    user = None
+    if grant_id is not None:
+        grant = grants.active_grant(str(grant_id))
+        if grant is None:
+            raise InvalidToken("revoked")
+        user = db.session.get(User, grant.user_id)
+        if user is None or not user.can_sign_in or user.id != claims.get("sub"):
+            raise InvalidToken("for an inactive user")
+    return VerifiedAccessToken(claims, user)

@@ -1,0 +1,1 @@
+"""Domain services: the only code that changes the database (see README.md)."""

@@ -1,0 +1,154 @@
+"""Grants (token families), authorization codes and refresh tokens.
+
+A grant is created with its authorization code; every token issued from that code carries the
+grant id. Revoking the grant kills the whole family at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy import update
+
+from idp import clock
+from idp import security
+from idp.extensions import db
+from idp.models import AuthorizationCode
+from idp.models import BrowserSession
+from idp.models import Client
+from idp.models import Grant
+from idp.models import RefreshToken
+from idp.models import User
+from idp.services import audit
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+
+
+def create_code(
+    code: str,
+    *,
+    client: Client,
+    user: User,
+    session: BrowserSession,
+    request: CodeRequest,
+    lifetime: timedelta,
+) -> AuthorizationCode:
+    """Store a new code (as its HMAC) and the grant it opens."""
+    now = clock.now()
+    grant = Grant(
+        tenant_id=client.tenant_id,
+        user_id=user.id,
+        client_id=client.id,
+        session_id=session.id,
+        scope=request.scope,
+        auth_time=session.auth_time,
+        amr=list(session.amr),
+        acr=session.acr,
+        created_at=now,
+    )
+    db.session.add(grant)
+    db.session.flush()
+    record = AuthorizationCode(
+        code_hash=security.hash_secret(code),
+        grant_id=grant.id,
+        client_id=client.id,
+        user_id=user.id,
+        redirect_uri=request.redirect_uri,
+        scope=request.scope,
+        nonce=request.nonce,
+        code_challenge=request.code_challenge,
+        code_challenge_method=(request.code_challenge_method or "S256")
+        if request.code_challenge
+        else None,
+        created_at=now,
+        expires_at=now + lifetime,
+    )
+    record.grant = grant
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def redeem_code(code: str, client: Client, *, actor: audit.Actor) -> AuthorizationCode | None:
+    """RFC 6749 §4.1.2: a code is single use. The first redemption claims it atomically (two
+    concurrent requests cannot both win); a second one revokes every token issued from it."""
+    if not code or len(code) > 256:
+        return None
+    record = db.session.scalar(
+        select(AuthorizationCode).where(AuthorizationCode.code_hash == security.hash_secret(code))
+    )
+    if record is None or record.client_id != client.id:
+        return None
+    now = clock.now()
+    claimed = db.session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == record.id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        revoke_grant(record.grant, reason="code_replay", actor=actor)
+        return None
+    record.used_at = now
+    if record.expires_at <= now:
+        return None
+    grant = record.grant
+    user = db.session.get(User, record.user_id)
+    if grant.revoked_at is not None or user is None or not user.can_sign_in:
+        return None
+    return record
+
+
+def revoke_grant(grant: Grant, *, reason: str, actor: audit.Actor) -> None:
+    if grant.revoked_at is not None:
+        return
+    now = clock.now()
+    grant.revoked_at = now
+    grant.revoked_reason = reason
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.grant_id == grant.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        "grant.revoked",
+        status="success",
+        actor=actor,
+        tenant_id=grant.tenant_id,
+        user_id=grant.user_id,
+        target_type="grant",
+        target_id=grant.id,
+        reason=reason,
+    )
+
+
+def store_refresh_token(
+    token: str, *, grant_id: str, client: Client, user_id: str, scope: str, lifetime: timedelta
+) -> RefreshToken:
+    now = clock.now()
+    record = RefreshToken(
+        token_hash=security.hash_secret(token),
+        grant_id=grant_id,
+        client_id=client.id,
+        user_id=user_id,
+        scope=scope,
+        created_at=now,
+        expires_at=now + lifetime,
+    )
+    db.session.add(record)
+    return record
+
+
+def active_grant(grant_id: str) -> Grant | None:
+    grant = db.session.get(Grant, grant_id)
+    return grant if grant is not None and grant.revoked_at is None else None

@@ -1,0 +1,101 @@
+"""Browser sessions (SSO): start, look up by cookie token, end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from idp import clock
+from idp import security
+from idp.extensions import db
+from idp.models import BrowserSession
+from idp.models import Grant
+from idp.models import User
+from idp.services import audit
+
+# last_seen_at is written at most this often, so a page view is not a database write.
+TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+@dataclass
+class StartedSession:
+    session: BrowserSession
+    cookie_token: str  # the only copy of the secret; the database keeps its HMAC
+
+
+def start(
+    user: User,
+    *,
+    amr: list[str],
+    lifetime: timedelta,
+    actor: audit.Actor,
+    acr: str | None = None,
+) -> StartedSession:
+    now = clock.now()
+    token = security.random_token(32)
+    session = BrowserSession(
+        token_hash=security.hash_secret(token),
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        user_agent=(actor.user_agent or "")[:512] or None,
+        ip=actor.ip,
+        auth_time=now,
+        amr=amr,
+        acr=acr,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+    )
+    db.session.add(session)
+    db.session.flush()
+    audit.record(
+        "session.started",
+        actor=actor,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        target_type="session",
+        target_id=session.id,
+        amr=amr,
+    )
+    return StartedSession(session, token)
+
+
+def find_active(cookie_token: str | None) -> BrowserSession | None:
+    """The live session behind a cookie, or None (unknown, expired, revoked, user blocked)."""
+    if not cookie_token or len(cookie_token) > 128:
+        return None
+    token_hash = security.hash_secret(cookie_token)
+    session = db.session.scalar(
+        select(BrowserSession).where(BrowserSession.token_hash == token_hash)
+    )
+    now = clock.now()
+    if session is None or not session.is_valid(now):
+        return None
+    user = db.session.get(User, session.user_id)
+    if user is None or not user.can_sign_in:
+        return None
+    if now - session.last_seen_at > TOUCH_INTERVAL:
+        session.last_seen_at = now
+    return session
+
+
+def end(session: BrowserSession, *, actor: audit.Actor, reason: str = "logout") -> None:
+    """Revoke the session and every grant made through it."""
+    now = clock.now()
+    session.revoked_at = now
+    for grant in db.session.scalars(
+        select(Grant).where(Grant.session_id == session.id, Grant.revoked_at.is_(None))
+    ):
+        grant.revoked_at = now
+        grant.revoked_reason = reason
+    audit.record(
+        "session.ended",
+        actor=actor,
+        tenant_id=session.tenant_id,
+        user_id=session.user_id,
+        target_type="session",
+        target_id=session.id,
+        reason=reason,
+    )
