@@ -1,0 +1,134 @@
+"""The `idp` command (DESIGN §5): create with --json, keys list|rotate, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+
+from idp.cli import main
+from idp.extensions import db
+from idp.models import Client
+from idp.models import User
+from idp.services import users
+
+
+@pytest.fixture
+def idp(app):
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app))
+
+    return run
+
+
+def test_users_create_json_prints_one_object_and_hashes_the_password(app, idp):
+    result = idp(
+        "users",
+        "create",
+        "--email",
+        "carol@example.com",
+        "--password",
+        "a long enough password",
+        "--name",
+        "Carol",
+        "--verified",
+        "--role",
+        "admin",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert created["email"] == "carol@example.com" and created["email_verified"] is True
+    assert created["roles"] == ["admin"]
+    with app.app_context():
+        user = db.session.get(User, created["id"])
+        assert user.password_hash.startswith("$argon2id$")
+        assert "a long enough password" not in user.password_hash
+
+
+def test_duplicate_user_is_a_clean_error(idp):
+    assert idp("users", "create", "--email", "dup@example.com").exit_code == 0
+    result = idp("users", "create", "--email", "DUP@example.com")
+    assert result.exit_code != 0 and "already exists" in result.output
+
+
+def test_clients_create_json_shows_the_secret_once_and_stores_a_hash(app, idp):
+    result = idp(
+        "clients",
+        "create",
+        "--name",
+        "Web",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--skip-consent",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert created["client_secret"] and created["token_endpoint_auth_method"] == (
+        "client_secret_basic"
+    )
+    with app.app_context():
+        client = db.session.scalar(
+            db.select(Client).where(Client.client_id == created["client_id"])
+        )
+        assert client.client_secret_hash != created["client_secret"]
+        assert client.check_client_secret(created["client_secret"])
+        assert not client.check_client_secret(created["client_secret"] + "x")
+
+
+def test_public_client_has_no_secret(idp):
+    result = idp(
+        "clients",
+        "create",
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        "http://localhost:3000/cb",
+        "--json",
+    )
+    created = json.loads(result.stdout)
+    assert "client_secret" not in created and created["token_endpoint_auth_method"] == "none"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["http://app.example.com/cb", "/relative", "https://app.example.com/cb#frag", "javascript:x"],
+)
+def test_clients_create_refuses_bad_redirect_uris(idp, uri):
+    result = idp("clients", "create", "--name", "Bad", "--redirect-uri", uri)
+    assert result.exit_code != 0 and "redirect_uris" in result.output
+
+
+def test_tenants_create_and_use(idp):
+    result = idp("tenants", "create", "--slug", "acme", "--name", "Acme", "--json")
+    assert json.loads(result.stdout)["slug"] == "acme"
+    created = idp("users", "create", "--email", "a@acme.example", "--tenant", "acme", "--json")
+    assert created.exit_code == 0
+    assert idp("users", "create", "--email", "a@x.example", "--tenant", "nope").exit_code != 0
+
+
+def test_keys_rotate_keeps_the_old_key_published(app, idp, client):
+    listed = json.loads(idp("keys", "list", "--json").stdout)
+    old = next(k["kid"] for k in listed if k["alg"] == "RS256" and k["status"] == "active")
+    result = idp("keys", "rotate", "--alg", "RS256")
+    assert result.exit_code == 0, result.output
+    listed = json.loads(idp("keys", "list", "--json").stdout)
+    statuses = {k["kid"]: k["status"] for k in listed}
+    assert statuses[old] == "retired"
+    published = {k["kid"] for k in client.get("/jwks.json").get_json()["keys"]}
+    assert old in published and len(published) == 3
+
+
+def test_password_policy_applies_to_the_cli(idp):
+    result = idp("users", "create", "--email", "weak@example.com", "--password", "short")
+    assert result.exit_code != 0 and "password" in result.output
