@@ -74,6 +74,7 @@ def clean_database(app: Flask) -> Iterator[None]:
         for table in reversed(db.metadata.sorted_tables):
             if table.name not in PRESERVED_TABLES:
                 db.session.execute(table.delete())
+        db.session.execute(text("DELETE FROM signing_keys WHERE retired_at IS NOT NULL"))
         db.session.commit()
         initialize()
         runtime.keyring().invalidate()

@@ -12,7 +12,6 @@ from idp.cli import main
 from idp.extensions import db
 from idp.models import Client
 from idp.models import User
-from idp.services import users
 
 
 @pytest.fixture
