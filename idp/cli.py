@@ -98,6 +98,8 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            # One control socket per user would collide between two local servers.
+            self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Flask:
             return create_app(settings)
