@@ -51,7 +51,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         secret_key="test-secret-key-not-for-production",
         argon2_time_cost=1,
         argon2_memory_cost=1024,
-        rate_limits_enabled=False,
     )
 
 
@@ -78,8 +77,7 @@ def clean_database(app: Flask) -> Iterator[None]:
         db.session.commit()
         initialize()
         runtime.keyring().invalidate()
-        if app.config["RATELIMIT_ENABLED"]:
-            limiter.reset()
+        limiter.reset()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ what happened (sign-in time, consent decision) and send the browser back to `res
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,9 @@ from idp import security
 
 MAX_PENDING = 5
 MAX_AGE_SECONDS = 30 * 60
-MAX_PARAMS_BYTES = 4096
+MAX_PARAMS_BYTES = 2048
+# Browsers drop cookies over 4 KiB; the signed, base64-encoded session must stay below that.
+MAX_STORED_BYTES = 2600
 
 
 @dataclass
@@ -44,13 +47,18 @@ def params_fit(params: dict[str, str]) -> bool:
     return sum(len(k) + len(v) for k, v in params.items()) <= MAX_PARAMS_BYTES
 
 
+def _evict_oldest(pending: dict[str, dict[str, Any]], keep: str) -> None:
+    """Drop the oldest other requests (abandoned tabs) until the cookie fits."""
+    while len(pending) > 1 and (
+        len(pending) > MAX_PENDING or len(json.dumps(pending)) > MAX_STORED_BYTES
+    ):
+        oldest = min((k for k in pending if k != keep), key=lambda k: pending[k]["created"])
+        pending.pop(oldest)
+
+
 def start(params: dict[str, str]) -> Interaction:
-    pending = _store()
-    while len(pending) >= MAX_PENDING:
-        pending.pop(min(pending, key=lambda k: pending[k]["created"]))
     interaction = Interaction(id=security.random_token(12), params=params, created=clock.epoch())
-    pending[interaction.id] = interaction.__dict__.copy()
-    session["interactions"] = pending
+    save(interaction)
     return interaction
 
 
@@ -64,6 +72,7 @@ def load(interaction_id: str | None) -> Interaction | None:
 def save(interaction: Interaction) -> None:
     pending = _store()
     pending[interaction.id] = interaction.__dict__.copy()
+    _evict_oldest(pending, keep=interaction.id)
     session["interactions"] = pending
 
 

@@ -129,3 +129,19 @@ def test_unknown_page_is_a_clean_404(client):
     response = client.get("/nope")
     assert response.status_code == 404
     assert "Traceback" not in response.text
+
+
+def test_password_guessing_is_rate_limited(app, client):
+    make_user(app)
+    page = client.get("/login")
+    token = csrf_token(page.text)
+    statuses = [
+        client.post(
+            "/login",
+            data={"email": "alice@example.com", "password": f"guess {i}", "csrf_token": token},
+        ).status_code
+        for i in range(11)
+    ]
+    assert statuses[:10] == [200] * 10
+    assert statuses[10] == 429
+    assert client.get("/login").status_code == 200  # reading the page is not limited

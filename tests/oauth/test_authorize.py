@@ -228,3 +228,24 @@ def test_authorization_responses_are_not_cacheable(app, client):
     params, _ = authorization_params(rp)
     response = _get(client, params)
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_many_parallel_sign_ins_keep_the_flow_cookie_small_and_the_newest_request(app, client):
+    user = make_user(app)
+    rp = make_client(app, skip_consent=True)
+    locations = []
+    for _ in range(12):
+        params, _ = authorization_params(rp, state="s" * 400)
+        locations.append(_get(client, params).location)
+    cookie = client.get_cookie("idp_flow")
+    assert cookie is not None and len(cookie.value) < 4000
+    resumed = sign_in(client, locations[-1], user.email, user.password)
+    final = client.get(resumed.location)
+    assert query(final.location)["code"]
+
+
+def test_oversized_authorization_request_is_refused(app, client):
+    rp = make_client(app)
+    params, _ = authorization_params(rp, state="s" * 3000)
+    result = query(_get(client, params).location)
+    assert result["error"] == "invalid_request"
