@@ -83,13 +83,13 @@ def redeem_code(code: str, client: Client, *, actor: audit.Actor) -> Authorizati
     concurrent requests cannot both win); a second one revokes every token issued from it."""
     if not code or len(code) > 256:
         return None
-    record = db.session.scalar(
+    record: AuthorizationCode | None = db.session.scalar(
         select(AuthorizationCode).where(AuthorizationCode.code_hash == security.hash_secret(code))
     )
     if record is None or record.client_id != client.id:
         return None
     now = clock.now()
-    claimed = db.session.execute(
+    claimed = db.session.execute(  # type: ignore[attr-defined]
         update(AuthorizationCode)
         .where(AuthorizationCode.id == record.id, AuthorizationCode.used_at.is_(None))
         .values(used_at=now)

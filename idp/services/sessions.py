@@ -67,7 +67,7 @@ def find_active(cookie_token: str | None) -> BrowserSession | None:
     if not cookie_token or len(cookie_token) > 128:
         return None
     token_hash = security.hash_secret(cookie_token)
-    session = db.session.scalar(
+    session: BrowserSession | None = db.session.scalar(
         select(BrowserSession).where(BrowserSession.token_hash == token_hash)
     )
     now = clock.now()

@@ -47,7 +47,10 @@ def create(alg: str, *, actor: audit.Actor = audit.SYSTEM) -> SigningKey:
 
 
 def load_private_jwk(record: SigningKey) -> dict[str, str]:
-    return json.loads(security.decrypt(record.private_jwk_encrypted, record.kid.encode()))
+    jwk: dict[str, str] = json.loads(
+        security.decrypt(record.private_jwk_encrypted, record.kid.encode())
+    )
+    return jwk
 
 
 def active(alg: str) -> SigningKey | None:

@@ -16,7 +16,7 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def get_by_slug(slug: str) -> Tenant:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+    tenant: Tenant | None = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
         raise errors.NotFound(f"tenant {slug} not found")
     return tenant
