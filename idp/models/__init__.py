@@ -5,21 +5,29 @@ from idp.models.client import Client
 from idp.models.grant import AuthorizationCode
 from idp.models.grant import Consent
 from idp.models.grant import Grant
+from idp.models.logout import BackchannelLogout
+from idp.models.par import PushedAuthorizationRequest
 from idp.models.session import BrowserSession
 from idp.models.signing_key import SigningKey
 from idp.models.tenant import Tenant
 from idp.models.token import RefreshToken
+from idp.models.token import RevokedAccessToken
+from idp.models.token import UsedClientAssertion
 from idp.models.user import User
 
 __all__ = [
     "AuditEvent",
     "AuthorizationCode",
+    "BackchannelLogout",
     "BrowserSession",
     "Client",
     "Consent",
     "Grant",
+    "PushedAuthorizationRequest",
     "RefreshToken",
+    "RevokedAccessToken",
     "SigningKey",
     "Tenant",
+    "UsedClientAssertion",
     "User",
 ]

@@ -8,6 +8,9 @@ from authlib.oauth2.rfc6749 import scope_to_list
 from sqlalchemy import JSON
 from sqlalchemy import ForeignKey
 from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import false
+from sqlalchemy import true
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
@@ -18,7 +21,13 @@ from idp.models._types import UTCDateTime
 from idp.models._types import new_id
 
 SERVICE_TYPES = ("web", "spa", "native", "machine")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+AUTH_METHODS = (
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+)
 
 
 class Client(db.Model, ClientMixin):
@@ -45,8 +54,24 @@ class Client(db.Model, ClientMixin):
     code_lifetime: Mapped[int | None] = mapped_column()
     access_token_lifetime: Mapped[int | None] = mapped_column()
     id_token_lifetime: Mapped[int | None] = mapped_column()
-    refresh_token_lifetime: Mapped[int | None] = mapped_column()
+    refresh_token_lifetime: Mapped[int | None] = mapped_column()  # idle (sliding) lifetime
+    refresh_token_absolute_lifetime: Mapped[int | None] = mapped_column()
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2048))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        default=True, server_default=true()
+    )
+    # private_key_jwt (RFC 7523): the client's public keys, inline or by URL.
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(String(2048))
+    # client_secret_jwt needs the secret itself (HMAC key), so it is kept encrypted.
+    client_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        default=False, server_default=false()
+    )
+    subject_type: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    sector_identifier: Mapped[str | None] = mapped_column(String(255))
+    # RFC 8707 resource indicators this client may ask for (client_credentials audience).
+    allowed_resources: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)

@@ -52,6 +52,8 @@ class Grant(db.Model):
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     amr: Mapped[list] = mapped_column(JSON, default=list)
     acr: Mapped[str | None] = mapped_column(String(100))
+    # OIDC Core §5.5 `claims` request, for userinfo calls made with this grant's tokens.
+    claims_request: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
