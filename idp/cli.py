@@ -19,6 +19,7 @@ from idp import runtime
 from idp.extensions import db
 from idp.models import Client
 from idp.models import User
+from idp.models.client import AUTH_METHODS
 from idp.models.tenant import DEFAULT_TENANT_SLUG
 from idp.services import clients
 from idp.services import signing_keys
@@ -212,11 +213,13 @@ def clients_group() -> None:
 @click.option("--public", is_flag=True, help="A client that cannot keep a secret (SPA, native).")
 @click.option("--grant-type", "grant_types", multiple=True)
 @click.option("--scope", "scopes", multiple=True)
-@click.option(
-    "--auth-method",
-    default=None,
-    type=click.Choice(["client_secret_basic", "client_secret_post", "none"]),
-)
+@click.option("--auth-method", default=None, type=click.Choice(list(AUTH_METHODS)))
+@click.option("--backchannel-logout-uri", default=None)
+@click.option("--jwks-uri", default=None, help="The client's keys, for private_key_jwt.")
+@click.option("--jwks", "jwks_json", default=None, help="The client's JWK Set as JSON.")
+@click.option("--require-par", is_flag=True, help="Only pushed authorization requests.")
+@click.option("--pairwise", is_flag=True, help="Pairwise subject identifiers.")
+@click.option("--resource", "resources", multiple=True, help="Allowed RFC 8707 resource.")
 @click.option("--skip-consent", is_flag=True, help="First-party client: no consent page.")
 @click.option("--tenant", default=None)
 @click.option("--json", "as_json", is_flag=True)
@@ -229,10 +232,20 @@ def clients_create(
     grant_types: tuple[str, ...],
     scopes: tuple[str, ...],
     auth_method: str | None,
+    backchannel_logout_uri: str | None,
+    jwks_uri: str | None,
+    jwks_json: str | None,
+    require_par: bool,
+    pairwise: bool,
+    resources: tuple[str, ...],
     skip_consent: bool,
     tenant: str | None,
     as_json: bool,
 ) -> None:
+    try:
+        jwks = json.loads(jwks_json) if jwks_json else None
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--jwks") from None
     try:
         registered = clients.create(
             _tenant_id(tenant),
@@ -244,6 +257,12 @@ def clients_create(
             scopes=list(scopes) or None,
             auth_method=auth_method,
             skip_consent=skip_consent,
+            backchannel_logout_uri=backchannel_logout_uri,
+            jwks=jwks,
+            jwks_uri=jwks_uri,
+            require_pushed_authorization_requests=require_par,
+            subject_type="pairwise" if pairwise else "public",
+            allowed_resources=list(resources),
         )
     except errors.IdPError as exc:
         _fail(exc)
@@ -262,6 +281,11 @@ def clients_create(
         "grant_types": client.grant_types,
         "scopes": client.scopes,
         "skip_consent": client.skip_consent,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "jwks_uri": client.jwks_uri,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "subject_type": client.subject_type,
+        "allowed_resources": client.allowed_resources,
         "require_pkce": client.require_pkce,
     }
     if registered.client_secret:

@@ -69,8 +69,12 @@ class S256CodeChallenge(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
 
+# Every grant accepts every method; each client is held to its registered one.
+TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         data = request.payload.data

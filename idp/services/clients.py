@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 
 from idp import errors
@@ -16,6 +19,8 @@ from idp.models.client import SERVICE_TYPES
 from idp.services import audit
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
+SUBJECT_TYPES = ("public", "pairwise")
 SIGNING_ALGS = ("RS256", "ES256")
 DEFAULT_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -58,6 +63,21 @@ def validate_redirect_uri(uri: str, *, service_type: str) -> str | None:
     return "scheme not allowed"
 
 
+def _validate_jwks(jwks: dict[str, Any] | None) -> str | None:
+    if jwks is None:
+        return None
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys or len(keys) > 20:
+        return "must be a JWK Set with 1-20 keys"
+    try:
+        KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    except (ValueError, TypeError, KeyError, JoseError):
+        return "not a valid JWK Set"
+    if any(k.get("d") for k in keys if isinstance(k, dict)):
+        return "must hold public keys only"
+    return None
+
+
 def create(
     tenant_id: str,
     name: str,
@@ -72,49 +92,83 @@ def create(
     service_type: str | None = None,
     require_pkce: bool = True,
     id_token_signed_response_alg: str = "RS256",
+    backchannel_logout_uri: str | None = None,
+    jwks: dict[str, Any] | None = None,
+    jwks_uri: str | None = None,
+    require_pushed_authorization_requests: bool = False,
+    subject_type: str = "public",
+    allowed_resources: list[str] | None = None,
     actor: audit.Actor = audit.SYSTEM,
 ) -> RegisteredClient:
     service_type = service_type or ("spa" if public else "web")
     auth_method = auth_method or ("none" if public else "client_secret_basic")
     grant_types = list(dict.fromkeys(grant_types or ["authorization_code"]))
     field_errors: dict[str, list[str]] = {}
+
+    def problem(key: str, message: str) -> None:
+        field_errors.setdefault(key, []).append(message)
+
     if not name.strip() or len(name) > 200:
-        field_errors["name"] = ["must be 1-200 characters"]
+        problem("name", "must be 1-200 characters")
     if service_type not in SERVICE_TYPES:
-        field_errors["service_type"] = [f"one of {', '.join(SERVICE_TYPES)}"]
+        problem("service_type", f"one of {', '.join(SERVICE_TYPES)}")
     if auth_method not in AUTH_METHODS:
-        field_errors["token_endpoint_auth_method"] = [f"one of {', '.join(AUTH_METHODS)}"]
+        problem("token_endpoint_auth_method", f"one of {', '.join(AUTH_METHODS)}")
     elif public != (auth_method == "none"):
-        field_errors["token_endpoint_auth_method"] = [
-            "public clients use none; confidential clients authenticate"
-        ]
+        problem(
+            "token_endpoint_auth_method",
+            "public clients use none; confidential clients authenticate",
+        )
+    elif auth_method == "private_key_jwt" and not (jwks or jwks_uri):
+        problem("jwks", "private_key_jwt needs jwks or jwks_uri")
+    if jwks and jwks_uri:
+        problem("jwks", "give jwks or jwks_uri, not both")
+    jwks_problem = _validate_jwks(jwks)
+    if jwks_problem:
+        problem("jwks", jwks_problem)
     bad_grants = [g for g in grant_types if g not in GRANT_TYPES]
     if bad_grants:
-        field_errors["grant_types"] = [f"unsupported: {', '.join(bad_grants)}"]
+        problem("grant_types", f"unsupported: {', '.join(bad_grants)}")
     if public and "client_credentials" in grant_types:
-        field_errors.setdefault("grant_types", []).append("public clients cannot use it")
+        problem("grant_types", "public clients cannot use client_credentials")
     if id_token_signed_response_alg not in SIGNING_ALGS:
-        field_errors["id_token_signed_response_alg"] = [f"one of {', '.join(SIGNING_ALGS)}"]
+        problem("id_token_signed_response_alg", f"one of {', '.join(SIGNING_ALGS)}")
+    if subject_type not in SUBJECT_TYPES:
+        problem("subject_type", f"one of {', '.join(SUBJECT_TYPES)}")
     for key, uris in (
         ("redirect_uris", redirect_uris or []),
         ("post_logout_redirect_uris", post_logout_redirect_uris or []),
     ):
         for uri in uris:
-            problem = validate_redirect_uri(uri, service_type=service_type)
-            if problem:
-                field_errors.setdefault(key, []).append(f"{uri}: {problem}")
+            issue = validate_redirect_uri(uri, service_type=service_type)
+            if issue:
+                problem(key, f"{uri}: {issue}")
+    for key, url in (("backchannel_logout_uri", backchannel_logout_uri), ("jwks_uri", jwks_uri)):
+        issue = validate_redirect_uri(url, service_type="web") if url else None
+        if issue:
+            problem(key, issue)
+    for resource in allowed_resources or []:
+        issue = validate_redirect_uri(resource, service_type="web")
+        if issue:
+            problem("allowed_resources", f"{resource}: {issue}")
     if "authorization_code" in grant_types and not redirect_uris:
-        field_errors.setdefault("redirect_uris", []).append(
-            "required for the authorization_code grant"
-        )
+        problem("redirect_uris", "required for the authorization_code grant")
+    hosts = {urlsplit(u).hostname for u in redirect_uris or []}
+    if subject_type == "pairwise" and len(hosts) > 1:
+        problem("redirect_uris", "pairwise clients need all redirect URIs on one host")
     if field_errors:
         raise errors.InvalidInput("invalid client metadata", field_errors)
 
-    secret = None if public else security.random_token(32)
+    has_secret = auth_method in SECRET_AUTH_METHODS
+    secret = security.random_token(32) if has_secret else None
     client = Client(
         tenant_id=tenant_id,
         client_id=security.random_token(16),
         client_secret_hash=security.hash_secret(secret) if secret else None,
+        # client_secret_jwt verifies an HMAC keyed with the secret itself: keep it encrypted.
+        client_secret_encrypted=security.encrypt(secret.encode())
+        if secret and auth_method == "client_secret_jwt"
+        else None,
         name=name.strip(),
         service_type=service_type,
         is_public=public,
@@ -127,6 +181,13 @@ def create(
         require_pkce=True if public else require_pkce,
         skip_consent=skip_consent,
         id_token_signed_response_alg=id_token_signed_response_alg,
+        backchannel_logout_uri=backchannel_logout_uri,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
+        subject_type=subject_type,
+        sector_identifier=next(iter(hosts)) if subject_type == "pairwise" and hosts else None,
+        allowed_resources=list(dict.fromkeys(allowed_resources or [])),
     )
     db.session.add(client)
     db.session.flush()
@@ -145,8 +206,12 @@ def rotate_secret(client: Client, *, actor: audit.Actor = audit.SYSTEM) -> str:
     """New secret, shown once; the old one stops working at once."""
     if client.is_public:
         raise errors.InvalidInput("public clients have no secret")
+    if client.token_endpoint_auth_method not in SECRET_AUTH_METHODS:
+        raise errors.InvalidInput("this client authenticates without a secret")
     secret = security.random_token(32)
     client.client_secret_hash = security.hash_secret(secret)
+    if client.token_endpoint_auth_method == "client_secret_jwt":
+        client.client_secret_encrypted = security.encrypt(secret.encode())
     audit.record(
         "client.secret_rotated",
         actor=actor,

@@ -7,6 +7,7 @@ grant id. Revoking the grant kills the whole family at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from idp.models import Client
 from idp.models import Grant
 from idp.models import RefreshToken
 from idp.models import User
+from idp.models._types import new_id
 from idp.services import audit
 
 
@@ -152,3 +154,78 @@ def store_refresh_token(
 def active_grant(grant_id: str) -> Grant | None:
     grant = db.session.get(Grant, grant_id)
     return grant if grant is not None and grant.revoked_at is None else None
+
+
+def find_refresh_token(value: str) -> RefreshToken | None:
+    """The stored record of a refresh token, whatever its state (rotated, revoked, expired)."""
+    if not value or len(value) > 256:
+        return None
+    record: RefreshToken | None = db.session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == security.hash_secret(value))
+    )
+    return record
+
+
+def refresh_token_usable(record: RefreshToken) -> bool:
+    """Not expired, not revoked, not rotated, and its grant and user still stand."""
+    now = clock.now()
+    if record.revoked_at is not None or record.rotated_at is not None or record.expires_at <= now:
+        return False
+    if record.grant.revoked_at is not None:
+        return False
+    user = db.session.get(User, record.user_id)
+    return user is not None and user.can_sign_in
+
+
+def rotate_refresh_token(
+    record: RefreshToken, successor_value: str, *, scope: str, expires_at: datetime
+) -> RefreshToken | None:
+    """Replace `record` with a new token, atomically: of two concurrent rotations only one
+    wins; the loser gets None. The successor's value is kept encrypted on the old row for the
+    reuse grace window."""
+    now = clock.now()
+    successor_id = new_id()
+    claimed = db.session.execute(  # type: ignore[attr-defined]
+        update(RefreshToken)
+        .where(RefreshToken.id == record.id, RefreshToken.rotated_at.is_(None))
+        .values(
+            rotated_at=now,
+            successor_id=successor_id,
+            successor_encrypted=security.encrypt(successor_value.encode(), record.id.encode()),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        return None
+    successor = RefreshToken(
+        id=successor_id,
+        token_hash=security.hash_secret(successor_value),
+        grant_id=record.grant_id,
+        client_id=record.client_id,
+        user_id=record.user_id,
+        scope=scope,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    db.session.add(successor)
+    db.session.flush()
+    db.session.refresh(record)
+    return successor
+
+
+def successor_within_grace(record: RefreshToken, grace: timedelta) -> str | None:
+    """The value of the token that replaced `record`, if it was rotated less than `grace`
+    ago and its successor is still unused: a lost response or a second tab, not an attack."""
+    if record.rotated_at is None or record.successor_encrypted is None or not record.successor_id:
+        return None
+    if clock.now() - record.rotated_at > grace:
+        return None
+    successor = db.session.get(RefreshToken, record.successor_id)
+    if successor is None or not refresh_token_usable(successor):
+        return None
+    return security.decrypt(record.successor_encrypted, record.id.encode()).decode()
+
+
+def revoke_refresh_token(record: RefreshToken, *, actor: audit.Actor) -> None:
+    """RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant."""
+    revoke_grant(record.grant, reason="refresh_token_revoked", actor=actor)

@@ -14,6 +14,7 @@ from idp.models import BrowserSession
 from idp.models import Grant
 from idp.models import User
 from idp.services import audit
+from idp.services import grants
 
 # last_seen_at is written at most this often, so a page view is not a database write.
 TOUCH_INTERVAL = timedelta(minutes=5)
@@ -81,15 +82,19 @@ def find_active(cookie_token: str | None) -> BrowserSession | None:
     return session
 
 
-def end(session: BrowserSession, *, actor: audit.Actor, reason: str = "logout") -> None:
-    """Revoke the session and every grant made through it."""
+def end(session: BrowserSession, *, actor: audit.Actor, reason: str = "logout") -> list[Grant]:
+    """Revoke the session and the grants made through it, except offline_access ones
+    (OIDC Core §11: those outlive the session). Returns the grants revoked."""
     now = clock.now()
     session.revoked_at = now
+    revoked = []
     for grant in db.session.scalars(
         select(Grant).where(Grant.session_id == session.id, Grant.revoked_at.is_(None))
     ):
-        grant.revoked_at = now
-        grant.revoked_reason = reason
+        if "offline_access" in grant.scope.split():
+            continue
+        revoked.append(grant)
+        grants.revoke_grant(grant, reason=reason, actor=actor)
     audit.record(
         "session.ended",
         actor=actor,
@@ -99,3 +104,4 @@ def end(session: BrowserSession, *, actor: audit.Actor, reason: str = "logout") 
         target_id=session.id,
         reason=reason,
     )
+    return revoked
