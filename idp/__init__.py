@@ -137,7 +137,12 @@ def _register_error_handlers(app: Flask) -> None:
         slug = {404: "not_found", 429: "rate_limited"}.get(
             status, "invalid_request" if status < 500 else "server_error"
         )
-        return render(slug, exc.description or "", status)
+        body, code = render(slug, exc.description or "", status)
+        response = app.make_response((body, code))
+        allow = exc.get_response().headers.get("Allow")
+        if allow:
+            response.headers["Allow"] = allow  # RFC 9110 §15.5.6
+        return response, code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response | str, int]:

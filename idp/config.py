@@ -28,7 +28,12 @@ class Settings:
     code_lifetime: int = 60
     access_token_lifetime: int = 3600
     id_token_lifetime: int = 3600
-    refresh_token_lifetime: int = 30 * 24 * 3600
+    refresh_token_lifetime: int = 14 * 24 * 3600  # idle: each use slides it forward
+    refresh_token_absolute_lifetime: int = 90 * 24 * 3600  # from the sign-in, never extended
+    # A just-rotated refresh token presented again this soon gets the same successor back
+    # (a lost response, two tabs) instead of being treated as stolen.
+    refresh_token_reuse_grace: int = 5
+    par_lifetime: int = 60
     session_lifetime: int = 14 * 24 * 3600
     # Argon2id cost: OWASP's second recommended setting (m=19 MiB, t=2, p=1);
     # tests pass cheap values.
@@ -49,6 +54,9 @@ class Settings:
             secret_key=env.get("IDP_SECRET_KEY") or None,
             redis_url=env.get("IDP_REDIS_URL") or None,
             smtp_url=env.get("IDP_SMTP_URL") or None,
+            refresh_token_reuse_grace=int(
+                env.get("IDP_REFRESH_TOKEN_REUSE_GRACE", cls.refresh_token_reuse_grace)
+            ),
         )
 
     def resolved(self) -> Settings:

@@ -136,3 +136,20 @@ def exchange(
     else:
         data["client_id"] = client.client_id
     return http.post("/token", data=data, headers=headers)
+
+
+def client_auth(client: MadeClient) -> dict[str, str]:
+    """HTTP Basic for a confidential client; nothing for a public one."""
+    if not client.client_secret:
+        return {}
+    raw = f"{client.client_id}:{client.client_secret}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def refresh(
+    http: FlaskClient, client: MadeClient, refresh_token: str, **extra: str
+) -> TestResponse:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
+    if not client.client_secret:
+        data["client_id"] = client.client_id
+    return http.post("/token", data=data, headers=client_auth(client))

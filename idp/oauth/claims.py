@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from typing import Any
+
 from authlib.oauth2.rfc6749 import scope_to_list
 from authlib.oidc.core import UserInfo
 
@@ -43,21 +47,38 @@ SUPPORTED_SCOPES = tuple(SCOPE_DESCRIPTIONS)
 SUPPORTED_CLAIMS = tuple(dict.fromkeys(c for claims in SCOPE_CLAIMS.values() for c in claims))
 
 
-def userinfo(user: User, scope: str) -> UserInfo:
-    """The claims `scope` releases, leaving out empty ones (OIDC Core §5.3.2)."""
-    values: dict[str, object] = {"sub": user.id}
-    scopes = set(scope_to_list(scope) or [])
-    for name in scopes & SCOPE_CLAIMS.keys():
-        for claim in SCOPE_CLAIMS[name]:
-            if claim == "sub":
-                continue
-            if claim == "updated_at":
-                values[claim] = int(user.updated_at.timestamp())
-                continue
-            value = getattr(user, claim)
-            if value is not None and value != {}:
-                values[claim] = value
+def userinfo(user: User, scope: str, *, sub: str, requested: Iterable[str] = ()) -> UserInfo:
+    """The claims `scope` releases plus those asked for one by one with the `claims`
+    parameter (OIDC Core §5.5), leaving out empty ones (§5.3.2)."""
+    names = {c for s in scope_to_list(scope) or [] for c in SCOPE_CLAIMS.get(s, ())}
+    names |= set(requested) & set(SUPPORTED_CLAIMS)
+    values: dict[str, object] = {"sub": sub}
+    for claim in sorted(names - {"sub"}):
+        value = int(user.updated_at.timestamp()) if claim == "updated_at" else getattr(user, claim)
+        if value is not None and value != {}:
+            values[claim] = value
     return UserInfo(values)
+
+
+def requested_claims(claims_request: dict[str, Any] | None, target: str) -> list[str]:
+    """Claim names asked for in one member (`userinfo` or `id_token`) of a claims request."""
+    member = (claims_request or {}).get(target)
+    return [str(name) for name in member] if isinstance(member, dict) else []
+
+
+def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
+    """OIDC Core §5.5: a JSON object with optional `userinfo` and `id_token` members."""
+    if not raw:
+        return None
+    if len(raw) > 4096:
+        raise ValueError("claims parameter too large")
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("claims must be a JSON object")
+    for member in ("userinfo", "id_token"):
+        if member in value and not isinstance(value[member], dict | None):
+            raise ValueError(f"claims.{member} must be an object")
+    return value
 
 
 def describe(scope: str) -> list[dict[str, str]]:

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import UnauthorizedClientError
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
-from authlib.oidc.core import UserInfo
 from flask import request as flask_request
 
-from idp import runtime
 from idp.extensions import db
 from idp.models import AuthorizationCode
 from idp.models import Client
+from idp.models import RefreshToken
 from idp.models import User
 from idp.oauth import claims
 from idp.oauth import tokens
@@ -89,6 +90,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 nonce=data.get("nonce"),
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
+                claims_request=claims.parse_claims_request(data.get("claims")),
             ),
             lifetime=tokens.lifetimes(request.client).code,
         )
@@ -114,30 +116,84 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
 
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """RFC 6749 §6 with rotation on every use and reuse detection (RFC 9700 §4.14.2); the
+    policy lives in oauth.tokens."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+        client = self.request.client
+        return tokens.redeem_refresh_token(refresh_token, client, actor=request_actor(client))
+
+    def authenticate_user(self, refresh_token: RefreshToken) -> User | None:
+        user = db.session.get(User, refresh_token.user_id)
+        return user if user is not None and user.can_sign_in else None
+
+    def issue_token(self, user: User, refresh_token: RefreshToken) -> dict[str, Any]:
+        scope = self.request.payload.scope or refresh_token.get_scope()
+        try:
+            return tokens.refresh(refresh_token, client=self.request.client, user=user, scope=scope)
+        except tokens.RefreshTokenReused:
+            raise InvalidGrantError("The refresh token is no longer valid") from None
+
+    def save_token(self, token: dict[str, Any]) -> None:
+        """Nothing to do: tokens.refresh stored the successor as it rotated."""
+
+    def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
+        """Nothing to do: rotation already retired the old token."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4 for confidential clients, with RFC 8707 resource indicators as `aud`."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        client: Client = self.request.client
+        if client.is_public:
+            raise UnauthorizedClientError("Public clients cannot use client_credentials")
+        resources = self.request.payload.datalist.get("resource", [])
+        for resource in resources:
+            if resource not in client.allowed_resources:
+                raise InvalidTargetError("The resource is not allowed for this client")
+        self.request.resources = resources
+
+    def generate_token(
+        self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True
+    ):  # noqa: ANN001 - authlib's signature
+        client: Client = self.request.client
+        resources = self.request.resources
+        return tokens.issue(
+            client=client,
+            user=None,
+            scope=client.get_allowed_scope(scope) if scope else " ".join(client.scopes),
+            grant=None,
+            include_refresh_token=False,
+            audience=resources[0] if len(resources) == 1 else resources or None,
+        )
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the requested resource is invalid, unknown or not allowed."""
+
+    error = "invalid_target"
+
+
 class OpenIDConnect(OpenIDCode):
-    """ID tokens (OIDC Core §3.1.3.6) signed with the client's algorithm and our current key."""
+    """ID tokens (OIDC Core §3.1.3.6): built and signed by oauth.tokens like every token."""
 
     def exists_nonce(self, nonce: str, request: Any) -> bool:
         """Nonce replay is the relying party's check (OIDC Core §3.1.3.7 step 11); refusing a
         repeated nonce here would break a user who reloads the authorization URL."""
         return False
 
-    def resolve_client_private_key(self, client: Client) -> Any:
-        return runtime.keyring().signing_key(self.get_client_algorithm(client))[1]
-
-    def get_encode_header(self, client: Client) -> dict[str, str]:
-        alg = self.get_client_algorithm(client)
-        kid, _ = runtime.keyring().signing_key(alg)
-        return {"alg": alg, "kid": kid, "typ": "JWT"}
-
-    def get_client_claims(self, client: Client) -> dict[str, Any]:
-        return tokens.id_token_claims(client)
-
-    def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict:
-        claims_ = super().get_authorization_code_claims(authorization_code)
-        if authorization_code.grant.session_id:
-            claims_["sid"] = authorization_code.grant.session_id
-        return claims_
-
-    def generate_user_info(self, user: User, scope: str) -> UserInfo:
-        return claims.userinfo(user, scope)
+    def encode_id_token(self, token: dict[str, Any], request: Any) -> str:
+        return tokens.id_token(
+            client=request.client,
+            user=request.user,
+            authorization_code=request.authorization_code,
+            access_token=token.get("access_token"),
+        )

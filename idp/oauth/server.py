@@ -8,7 +8,6 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from flask import Flask
 
-from idp.models import Client
 from idp.oauth import grants
 from idp.oauth import tokens
 from idp.services import clients
@@ -33,25 +32,8 @@ def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
             client=request.client,
             user_id=code.user_id,
             scope=token.get("scope", ""),
-            lifetime=tokens.lifetimes(request.client).refresh_token,
+            expires_at=tokens.refresh_token_expiry(request.client, code.grant),
         )
-
-
-def _generate_token(
-    grant_type: str,
-    client: Client,
-    user=None,
-    scope=None,
-    expires_in=None,
-    include_refresh_token=True,
-) -> dict[str, Any]:  # noqa: ANN001
-    return tokens.issue(
-        client=client,
-        user=user,
-        scope=scope or "",
-        grant=None,
-        include_refresh_token=include_refresh_token,
-    )
 
 
 authorization = IdPAuthorizationServer()
@@ -63,8 +45,9 @@ authorization.register_grant(
         grants.OpenIDConnect(require_nonce=False),
     ],
 )
+authorization.register_grant(grants.RefreshTokenGrant)
+authorization.register_grant(grants.ClientCredentialsGrant)
 
 
 def init_oauth(app: Flask) -> None:
     authorization.init_app(app, query_client=clients.get_by_client_id, save_token=_save_token)
-    authorization.register_token_generator("default", _generate_token)

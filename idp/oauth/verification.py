@@ -12,6 +12,7 @@ from joserfc.errors import JoseError
 from idp import clock
 from idp import runtime
 from idp.extensions import db
+from idp.models import Grant
 from idp.models import User
 from idp.oauth.tokens import ACCESS_TOKEN_TYP
 from idp.services import grants
@@ -28,6 +29,7 @@ class InvalidToken(Exception):
 class VerifiedAccessToken:
     claims: dict[str, Any]
     user: User | None
+    grant: Grant | None = None
 
     @property
     def scopes(self) -> set[str]:
@@ -55,15 +57,15 @@ def verify_access_token(token: str) -> VerifiedAccessToken:
     if not isinstance(exp, int) or exp <= clock.epoch():
         raise InvalidToken("expired")
     grant_id = claims.get("grant_id")
-    user = None
+    user = grant = None
     if grant_id is not None:
         grant = grants.active_grant(str(grant_id))
         if grant is None:
             raise InvalidToken("revoked")
         user = db.session.get(User, grant.user_id)
-        if user is None or not user.can_sign_in or user.id != claims.get("sub"):
+        if user is None or not user.can_sign_in:
             raise InvalidToken("for an inactive user")
-    return VerifiedAccessToken(claims, user)
+    return VerifiedAccessToken(claims, user, grant)
 
 
 def verify_id_token_hint(token: str) -> dict[str, Any]:

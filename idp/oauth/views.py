@@ -165,8 +165,42 @@ def _with_issuer(response: Response) -> Response:
 # --- /token ----------------------------------------------------------------------------------
 
 
+TOKEN_PARAMETERS = (
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "resource",
+)
+
+
+def check_token_request_shape() -> str | None:
+    """RFC 6749 §3.2 / §5.2: parameters come form-encoded in the body, once each, and
+    grant_type is required. Returns what is wrong, or None."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return "Send the parameters form-encoded"
+    if any(name in request.args for name in TOKEN_PARAMETERS):
+        return "Send the parameters in the request body"
+    repeated = [k for k in request.form if k != "resource" and len(request.form.getlist(k)) > 1]
+    if repeated:
+        return f"Repeated parameter {repeated[0]}"
+    if not request.form.get("grant_type"):
+        return "Missing grant_type"
+    return None
+
+
 @bp.post("/token")
 def token() -> Response:
+    problem = check_token_request_shape()
+    if problem:
+        oauth_request = authorization.create_oauth2_request(None)
+        return authorization.handle_error_response(oauth_request, InvalidRequestError(problem))
     response = authorization.create_token_response()
     db.session.commit()  # a redeemed or replayed code is recorded even when the answer is an error
     return response
@@ -212,7 +246,16 @@ def userinfo() -> Response:
         return _bearer_challenge(401, "invalid_token", f"The access token is {exc}")
     if verified.user is None or "openid" not in verified.scopes:
         return _bearer_challenge(403, "insufficient_scope", "The openid scope is required")
-    response = jsonify(dict(claims.userinfo(verified.user, str(verified.claims.get("scope", "")))))
+    requested = claims.requested_claims(
+        verified.grant.claims_request if verified.grant else None, "userinfo"
+    )
+    info = claims.userinfo(
+        verified.user,
+        str(verified.claims.get("scope", "")),
+        sub=str(verified.claims["sub"]),
+        requested=requested,
+    )
+    response = jsonify(dict(info))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy import update
@@ -33,6 +34,7 @@ class CodeRequest:
     nonce: str | None
     code_challenge: str | None
     code_challenge_method: str | None
+    claims_request: dict[str, Any] | None = None
 
 
 def create_code(
@@ -55,6 +57,7 @@ def create_code(
         auth_time=session.auth_time,
         amr=list(session.amr),
         acr=session.acr,
+        claims_request=request.claims_request,
         created_at=now,
     )
     db.session.add(grant)
@@ -135,7 +138,7 @@ def revoke_grant(grant: Grant, *, reason: str, actor: audit.Actor) -> None:
 
 
 def store_refresh_token(
-    token: str, *, grant_id: str, client: Client, user_id: str, scope: str, lifetime: timedelta
+    token: str, *, grant_id: str, client: Client, user_id: str, scope: str, expires_at: datetime
 ) -> RefreshToken:
     now = clock.now()
     record = RefreshToken(
@@ -145,7 +148,7 @@ def store_refresh_token(
         user_id=user_id,
         scope=scope,
         created_at=now,
-        expires_at=now + lifetime,
+        expires_at=expires_at,
     )
     db.session.add(record)
     return record
