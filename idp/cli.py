@@ -123,7 +123,6 @@ def _ensure_demo() -> dict[str, Any]:
             "Demo App",
             redirect_uris=DEMO_REDIRECT_URIS,
             grant_types=["authorization_code", "refresh_token"],
-            grant_types=["authorization_code", "refresh_token"],
         )
         client, secret = registered.client, registered.client_secret
     else:
