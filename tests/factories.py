@@ -57,7 +57,7 @@ def make_client(
     app: Flask,
     *,
     public: bool = False,
-    redirect_uri: str = REDIRECT_URI,
+    redirect_uri: str | None = REDIRECT_URI,
     tenant_slug: str = "default",
     **options: object,
 ) -> MadeClient:
@@ -66,13 +66,13 @@ def make_client(
         registered = clients.create(
             tenant.id,
             options.pop("name", "Test RP"),  # type: ignore[arg-type]
-            redirect_uris=[redirect_uri],
+            redirect_uris=[redirect_uri] if redirect_uri else [],
             public=public,
             **options,
         )  # type: ignore[arg-type]
         db.session.commit()
         return MadeClient(
-            registered.client.client_id, registered.client_secret, redirect_uri, tenant.id
+            registered.client.client_id, registered.client_secret, redirect_uri or "", tenant.id
         )
 
 

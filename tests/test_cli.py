@@ -131,3 +131,27 @@ def test_keys_rotate_keeps_the_old_key_published(app, idp, client):
 def test_password_policy_applies_to_the_cli(idp):
     result = idp("users", "create", "--email", "weak@example.com", "--password", "short")
     assert result.exit_code != 0 and "password" in result.output
+
+
+def test_demo_setup_is_idempotent_and_gives_a_working_client(app, client):
+    from idp.cli import DEMO_EMAIL
+    from idp.cli import DEMO_PASSWORD
+    from idp.cli import _ensure_demo
+    from tests.factories import MadeClient
+    from tests.factories import MadeUser
+    from tests.flow import authorize
+    from tests.flow import exchange
+
+    with app.app_context():
+        first = _ensure_demo()
+        second = _ensure_demo()
+        client_id = second["client"].client_id
+        redirect_uri = second["client"].redirect_uris[0]
+        tenant_id = second["client"].tenant_id
+        assert first["client"].client_id == client_id
+    assert first["secret"] != second["secret"]  # a new secret on every start
+    rp = MadeClient(client_id, second["secret"], redirect_uri, tenant_id)
+    user = MadeUser("", DEMO_EMAIL, DEMO_PASSWORD, tenant_id)
+    auth = authorize(client, rp, user)
+    body = exchange(client, rp, auth.code, auth.verifier).get_json()
+    assert body["access_token"] and body["refresh_token"]
