@@ -7,6 +7,8 @@ scope, PKCE, prompt; then sign-in, then consent, then the code.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError
@@ -30,12 +32,16 @@ from idp.extensions import csrf
 from idp.extensions import db
 from idp.oauth import claims
 from idp.oauth import discovery
+from idp.oauth import grants
 from idp.oauth import interaction
+from idp.oauth import request_options
+from idp.oauth import subjects
 from idp.oauth.server import authorization
 from idp.oauth.verification import InvalidToken
 from idp.oauth.verification import verify_access_token
 from idp.services import clients
 from idp.services import consent
+from idp.services import par
 
 bp = Blueprint("oauth", __name__)
 csrf.exempt(bp)  # client-authenticated or bearer endpoints; the consent form has its own token
@@ -60,40 +66,53 @@ def resume(interaction_id: str) -> Response | tuple[str, int]:
             "invalid_request",
             "This sign-in request has expired. Go back to the application and start again.",
         )
-    oauth_request = OAuth2Request("GET", request.url, headers=request.headers)
-    oauth_request.payload = BasicOAuth2Payload(pending.params)
-    return _authorize(oauth_request, pending)
+    return _authorize(_prepared_request(pending.params), pending)
 
 
 def _authorize(
     oauth_request: OAuth2Request, pending: interaction.Interaction | None
 ) -> Response | tuple[str, int]:
+    client = clients.get_by_client_id(oauth_request.payload.client_id or "")
+    pushed = False
+    if pending is None and client is not None:
+        request_uri = str(oauth_request.payload.data.get("request_uri") or "")
+        if request_uri.startswith(par.REQUEST_URI_PREFIX):
+            params = par.consume(request_uri, client)
+            db.session.commit()
+            if params is None:
+                return web.error_page(
+                    "invalid_request_uri", "The request_uri is invalid or expired"
+                )
+            oauth_request = _prepared_request(params)  # RFC 9126 §4: only pushed parameters
+            pushed = True
     session = web.current_session()
     user = web.current_user()
-    client = clients.get_by_client_id(oauth_request.payload.client_id or "")
     if user is not None and client is not None and user.tenant_id != client.tenant_id:
         session = user = None  # the client decides whose users may sign in (DESIGN §4)
 
     try:
         grant = authorization.get_consent_grant(request=oauth_request, end_user=user)
+        options = request_options.parse(oauth_request.payload.data)
+        if pending is None and not pushed and grant.client.require_pushed_authorization_requests:
+            raise InvalidRequestError("This client must use pushed authorization requests")
     except OAuth2Error as error:
-        return _authorization_error(oauth_request, error)
+        return _authorization_error(oauth_request, error, grant_redirect_uri(oauth_request))
 
-    data = oauth_request.payload.data
-    prompts = set(str(data.get("prompt") or "").split())
+    prompts = options.prompts
     login_done = pending is not None and pending.login_at is not None
-    try:
-        max_age = _max_age(data.get("max_age"))
-    except ValueError:
-        error = InvalidRequestError("max_age must be a non-negative integer")
-        return _authorization_error(oauth_request, error, grant.redirect_uri)
-
     stale = (
         session is not None
-        and max_age is not None
-        and clock.epoch() - int(session.auth_time.timestamp()) > max_age
+        and options.max_age is not None
+        and clock.epoch() - int(session.auth_time.timestamp()) > options.max_age
     )
-    if user is None or (not login_done and (stale or prompts & {"login", "select_account"})):
+    other_user = (
+        user is not None
+        and options.hinted_subject is not None
+        and options.hinted_subject != subjects.subject_for(user, grant.client)
+    )
+    if user is None or (
+        not login_done and (stale or other_user or prompts & {"login", "select_account"})
+    ):
         if "none" in prompts:
             return _authorization_error(oauth_request, LoginRequiredError(), grant.redirect_uri)
         return _hand_off(oauth_request, pending, "auth.login")
@@ -119,12 +138,18 @@ def _authorize(
     return _with_issuer(response)
 
 
-def _max_age(value: str | None) -> int | None:
-    if value in (None, ""):
-        return None
-    if not str(value).isdigit() or len(str(value)) > 10:
-        raise ValueError(value)
-    return int(value)
+def _prepared_request(params: dict[str, str]) -> OAuth2Request:
+    oauth_request = OAuth2Request("GET", request.url, headers=request.headers)
+    oauth_request.payload = BasicOAuth2Payload(params)
+    return oauth_request
+
+
+def grant_redirect_uri(oauth_request: OAuth2Request) -> str | None:
+    """The redirect_uri, if it was already matched to the client (authlib sets it on errors
+    after that check; a later error of ours may use it too)."""
+    client = clients.get_by_client_id(oauth_request.payload.client_id or "")
+    uri = oauth_request.payload.redirect_uri
+    return uri if client is not None and uri and client.check_redirect_uri(uri) else None
 
 
 def _hand_off(
@@ -203,6 +228,44 @@ def token() -> Response:
         return authorization.handle_error_response(oauth_request, InvalidRequestError(problem))
     response = authorization.create_token_response()
     db.session.commit()  # a redeemed or replayed code is recorded even when the answer is an error
+    return response
+
+
+# --- /par (RFC 9126) -------------------------------------------------------------------------
+
+CLIENT_AUTH_PARAMETERS = ("client_secret", "client_assertion", "client_assertion_type")
+
+
+@bp.post("/par")
+def pushed_authorization_request() -> Response:
+    oauth_request = authorization.create_oauth2_request(None)
+    try:
+        if request.mimetype != "application/x-www-form-urlencoded":
+            raise InvalidRequestError("Send the parameters form-encoded")
+        if any(len(request.form.getlist(k)) > 1 for k in request.form):
+            raise InvalidRequestError("Repeated parameter")
+        client = authorization.authenticate_client(
+            oauth_request, grants.TOKEN_ENDPOINT_AUTH_METHODS, endpoint="par"
+        )
+        params = {k: v for k, v in request.form.items() if k not in CLIENT_AUTH_PARAMETERS}
+        if "request_uri" in params:
+            raise InvalidRequestError("request_uri is not allowed in a pushed request")
+        if params.setdefault("client_id", client.client_id) != client.client_id:
+            raise InvalidRequestError("client_id does not match the authenticated client")
+        # RFC 9126 §2.1: validate as /authorize would, before anything is stored.
+        authorization.get_consent_grant(
+            request=_prepared_request({k: v for k, v in params.items() if k != "prompt"}),
+            end_user=None,
+        )
+    except OAuth2Error as error:
+        error.redirect_uri = None  # the client is calling us directly: answer, never redirect
+        return authorization.handle_error_response(oauth_request, error)
+    lifetime = runtime.settings().par_lifetime
+    request_uri = par.push(client, params, lifetime=timedelta(seconds=lifetime))
+    db.session.commit()
+    response = jsonify(request_uri=request_uri, expires_in=lifetime)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
