@@ -16,6 +16,11 @@ from idp.models import User
 from idp.services import audit
 from idp.services import grants
 
+# Authentication context class (levels as in Keycloak's LoA): 1 = one factor, 2 = two.
+ACR_SINGLE_FACTOR = "1"
+ACR_MULTI_FACTOR = "2"
+SECOND_FACTORS = {"otp", "hwk", "swk", "mfa"}
+
 # last_seen_at is written at most this often, so a page view is not a database write.
 TOUCH_INTERVAL = timedelta(minutes=5)
 
@@ -35,6 +40,8 @@ def start(
     acr: str | None = None,
 ) -> StartedSession:
     now = clock.now()
+    if acr is None:
+        acr = ACR_MULTI_FACTOR if SECOND_FACTORS & set(amr) else ACR_SINGLE_FACTOR
     token = security.random_token(32)
     session = BrowserSession(
         token_hash=security.hash_secret(token),
