@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idp import clock
 from idp import security
@@ -103,7 +104,7 @@ def redeem_code(code: str, client: Client, *, actor: audit.Actor) -> Authorizati
     if not claimed:
         revoke_grant(record.grant, reason="code_replay", actor=actor)
         return None
-    record.used_at = now
+    set_committed_value(record, "used_at", now)  # already written by the UPDATE above
     if record.expires_at <= now:
         return None
     grant = record.grant
