@@ -18,7 +18,7 @@ from idp import security
 from idp.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-JSON_PATHS = ("/token", "/userinfo", "/jwks.json", "/.well-known/")
+JSON_PATHS = ("/token", "/userinfo", "/jwks.json", "/.well-known/", "/revoke", "/introspect")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -34,7 +34,10 @@ def create_app(config: Settings | None = None) -> Flask:
     from idp.extensions import db
     from idp.extensions import limiter
     from idp.extensions import migrate
+    from idp.oauth.introspection import bp as introspection_bp
     from idp.oauth.keys import KeyRing
+    from idp.oauth.logout import bp as logout_bp
+    from idp.oauth.revocation import bp as revocation_bp
     from idp.oauth.server import init_oauth
     from idp.oauth.views import bp as oauth_bp
 
@@ -73,7 +76,10 @@ def create_app(config: Settings | None = None) -> Flask:
     app.extensions["idp"] = runtime.Runtime(settings=settings, keyring=KeyRing())
     init_oauth(app)
     app.register_blueprint(oauth_bp)
+    app.register_blueprint(revocation_bp)
+    app.register_blueprint(introspection_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(logout_bp)
     _register_error_handlers(app)
     app.after_request(_security_headers)
     return app

@@ -376,6 +376,29 @@ def tenants_create(slug: str, name: str, as_json: bool) -> None:
     )
 
 
+# --- logout ----------------------------------------------------------------------------------
+
+
+@main.group("logout")
+def logout_group() -> None:
+    """Back-Channel Logout deliveries."""
+
+
+@logout_group.command("deliver")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def logout_deliver(as_json: bool) -> None:
+    """Send every due logout token once (for cron, or after a restart)."""
+    from idp.oauth import backchannel
+
+    report = backchannel.deliver_due()
+    _emit(
+        as_json,
+        {"delivered": report.delivered, "retrying": report.retrying, "failed": report.failed},
+        f"Delivered {report.delivered}, retrying {report.retrying}, gave up {report.failed}",
+    )
+
+
 @main.command("init")
 @with_appcontext
 def init_command() -> None:

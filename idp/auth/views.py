@@ -118,14 +118,3 @@ def consent_page() -> Response | str | tuple[str, int]:
     pending.consent = decision
     interaction.save(pending)
     return redirect(pending.resume_url, code=303)
-
-
-@bp.post("/logout")
-def logout() -> Response | str:
-    session = web.current_session()
-    if session is not None:
-        sessions.end(session, actor=web.actor("user", session.user_id))
-        db.session.commit()
-    response = Response(render_template("logged_out.html"))
-    web.clear_session_cookie(response)
-    return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.oauth import client_auth
 from idp.oauth.claims import SUPPORTED_CLAIMS
 from idp.oauth.claims import SUPPORTED_SCOPES
 from idp.services.clients import SIGNING_ALGS
@@ -28,11 +29,22 @@ def metadata(issuer: str) -> dict[str, Any]:
         "require_pushed_authorization_requests": False,
         "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
         "userinfo_signing_alg_values_supported": ["none"],
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
+        "token_endpoint_auth_methods_supported": list(client_auth.AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(
+            client_auth.ASSERTION_SIGNING_ALGS
+        ),
+        "revocation_endpoint": f"{issuer}/revoke",
+        "revocation_endpoint_auth_methods_supported": list(client_auth.AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(
+            client_auth.ASSERTION_SIGNING_ALGS
+        ),
+        "introspection_endpoint": f"{issuer}/introspect",
+        "introspection_endpoint_auth_methods_supported": list(
+            client_auth.CONFIDENTIAL_AUTH_METHODS
+        ),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(
+            client_auth.ASSERTION_SIGNING_ALGS
+        ),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "iss",

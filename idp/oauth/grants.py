@@ -71,7 +71,13 @@ class S256CodeChallenge(CodeChallenge):
 
 
 # Every grant accepts every method; each client is held to its registered one.
-TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+TOKEN_ENDPOINT_AUTH_METHODS = [
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+]
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):

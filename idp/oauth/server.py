@@ -50,4 +50,13 @@ authorization.register_grant(grants.ClientCredentialsGrant)
 
 
 def init_oauth(app: Flask) -> None:
+    # Imported here: the endpoint modules import `authorization` from this one.
+    from idp.oauth import client_auth
+    from idp.oauth.introspection import TokenIntrospection
+    from idp.oauth.revocation import TokenRevocation
+
     authorization.init_app(app, query_client=clients.get_by_client_id, save_token=_save_token)
+    client_auth.install(authorization)
+    # Registered per app; when several apps share this server, the first registration answers.
+    authorization.register_endpoint(TokenRevocation)
+    authorization.register_endpoint(TokenIntrospection)

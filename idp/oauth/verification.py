@@ -15,6 +15,7 @@ from idp.extensions import db
 from idp.models import Grant
 from idp.models import User
 from idp.oauth.tokens import ACCESS_TOKEN_TYP
+from idp.services import access_tokens
 from idp.services import grants
 
 ALGORITHMS = ["RS256", "ES256"]
@@ -36,8 +37,10 @@ class VerifiedAccessToken:
         return set(str(self.claims.get("scope", "")).split())
 
 
-def verify_access_token(token: str) -> VerifiedAccessToken:
-    """RFC 9068 §4: signature, typ, iss, exp; then the grant and the user still stand."""
+def decode_access_token(token: str) -> dict[str, Any]:
+    """An access token we signed: signature, typ and iss; `exp` and revocation unchecked.
+    Revocation (RFC 7009) needs no more to find a token's jti; everything else calls
+    verify_access_token."""
     if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise InvalidToken("malformed")
     try:
@@ -53,9 +56,21 @@ def verify_access_token(token: str) -> VerifiedAccessToken:
         raise InvalidToken("not an access token")
     if claims.get("iss") != runtime.settings().issuer:
         raise InvalidToken("from another issuer")
+    return claims
+
+
+def verify_access_token(token: str) -> VerifiedAccessToken:
+    """RFC 9068 §4: signature, typ, iss, exp; not revoked (RFC 7009, by jti); then the grant
+    and the user still stand."""
+    claims = decode_access_token(token)
     exp = claims.get("exp")
     if not isinstance(exp, int) or exp <= clock.epoch():
         raise InvalidToken("expired")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        raise InvalidToken("malformed")
+    if access_tokens.is_revoked(jti):
+        raise InvalidToken("revoked")
     grant_id = claims.get("grant_id")
     user = grant = None
     if grant_id is not None:

@@ -28,6 +28,8 @@ def test_discovery_advertises_every_endpoint(client, path):
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
         "none",
     }
     assert "public, max-age=" in response.headers["Cache-Control"]

@@ -173,11 +173,6 @@ def test_token_rejects_unauthenticated_or_wrongly_authenticated_client(
     assert "access_token" not in response.get_json()
 
 
-@pytest.mark.xfail(
-    reason="BUG: a request authenticating with both HTTP Basic and client_secret in the body is "
-    "accepted; RFC 6749 §2.3 forbids more than one method and §5.2 makes it invalid_request",
-    strict=True,
-)
 def test_token_rejects_client_using_two_authentication_methods_at_once(app, client):
     user, rp = make_user(app), make_client(app)
     auth = authorize(client, rp, user)
