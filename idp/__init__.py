@@ -18,7 +18,15 @@ from idp import security
 from idp.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-JSON_PATHS = ("/token", "/userinfo", "/jwks.json", "/.well-known/", "/revoke", "/introspect")
+JSON_PATHS = (
+    "/token",
+    "/userinfo",
+    "/jwks.json",
+    "/.well-known/",
+    "/revoke",
+    "/introspect",
+    "/par",
+)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

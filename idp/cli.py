@@ -376,6 +376,19 @@ def tenants_create(slug: str, name: str, as_json: bool) -> None:
     )
 
 
+@main.command("purge")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def purge_command(as_json: bool) -> None:
+    """Delete expired codes, refresh tokens, pushed requests, revoked-token and assertion
+    records (safe to run from cron at any time)."""
+    from idp.services import maintenance
+
+    counts = maintenance.purge_expired()
+    db.session.commit()
+    _emit(as_json, counts, ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
 # --- logout ----------------------------------------------------------------------------------
 
 

@@ -155,3 +155,21 @@ def test_demo_setup_is_idempotent_and_gives_a_working_client(app, client):
     auth = authorize(client, rp, user)
     body = exchange(client, rp, auth.code, auth.verifier).get_json()
     assert body["access_token"] and body["refresh_token"]
+
+
+def test_purge_deletes_only_expired_rows(app, idp, client, frozen_clock):
+    from tests.factories import make_client
+    from tests.factories import make_user
+    from tests.flow import authorize
+    from tests.flow import exchange
+
+    user = make_user(app)
+    rp = make_client(app, grant_types=["authorization_code", "refresh_token"], skip_consent=True)
+    auth = authorize(client, rp, user)
+    body = exchange(client, rp, auth.code, auth.verifier).get_json()
+    fresh = json.loads(idp("purge", "--json").stdout)
+    assert fresh["authorization_codes"] == 0 and fresh["refresh_tokens"] == 0
+    frozen_clock.advance(days=100)
+    purged = json.loads(idp("purge", "--json").stdout)
+    assert purged["authorization_codes"] == 1 and purged["refresh_tokens"] == 1
+    assert body["refresh_token"]

@@ -47,6 +47,7 @@ from idp import clock
 from idp import runtime
 from idp import security
 from idp.models import Client
+from idp.models import client as client_model
 from idp.services import client_assertions
 
 ASSERTION_TYPE = JWTBearerClientAssertion.CLIENT_ASSERTION_TYPE
@@ -55,13 +56,7 @@ CLIENT_SECRET_JWT_ALGS = ("HS256",)
 ASSERTION_SIGNING_ALGS = PRIVATE_KEY_JWT_ALGS + CLIENT_SECRET_JWT_ALGS
 
 # Every method a client can be registered with (each client is held to its own one).
-AUTH_METHODS = [
-    "client_secret_basic",
-    "client_secret_post",
-    "client_secret_jwt",
-    "private_key_jwt",
-    "none",
-]
+AUTH_METHODS = list(client_model.AUTH_METHODS)
 # RFC 7662 §2.1: only a client that can prove who it is may introspect.
 CONFIDENTIAL_AUTH_METHODS = [m for m in AUTH_METHODS if m != "none"]
 

@@ -20,6 +20,7 @@ from idp.models import RefreshToken
 from idp.models import User
 from idp.oauth import claims
 from idp.oauth import tokens
+from idp.oauth.client_auth import AUTH_METHODS
 from idp.services import audit
 from idp.services import grants as grant_service
 
@@ -71,13 +72,7 @@ class S256CodeChallenge(CodeChallenge):
 
 
 # Every grant accepts every method; each client is held to its registered one.
-TOKEN_ENDPOINT_AUTH_METHODS = [
-    "client_secret_basic",
-    "client_secret_post",
-    "client_secret_jwt",
-    "private_key_jwt",
-    "none",
-]
+TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):

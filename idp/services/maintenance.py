@@ -1,0 +1,41 @@
+"""Housekeeping: delete bookkeeping rows nobody can use any more (run from cron)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import Delete
+from sqlalchemy import delete
+
+from idp import clock
+from idp.extensions import db
+from idp.models import AuthorizationCode
+from idp.models import PushedAuthorizationRequest
+from idp.models import RefreshToken
+from idp.services import access_tokens
+from idp.services import client_assertions
+
+# Used codes are kept this long after expiry so a late replay is still recognised (and
+# revokes the tokens issued from it) rather than looking like an unknown code.
+CODE_RETENTION = timedelta(days=1)
+
+
+def _delete(statement: Delete) -> int:
+    result = db.session.execute(statement.execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_expired() -> dict[str, int]:
+    """Returns how many rows of each kind were deleted."""
+    now = clock.now()
+    return {
+        "revoked_access_tokens": access_tokens.purge_expired(),
+        "used_client_assertions": client_assertions.purge_expired(),
+        "authorization_codes": _delete(
+            delete(AuthorizationCode).where(AuthorizationCode.expires_at <= now - CODE_RETENTION)
+        ),
+        "pushed_authorization_requests": _delete(
+            delete(PushedAuthorizationRequest).where(PushedAuthorizationRequest.expires_at <= now)
+        ),
+        "refresh_tokens": _delete(delete(RefreshToken).where(RefreshToken.expires_at <= now)),
+    }
