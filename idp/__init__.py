@@ -6,27 +6,15 @@ from pathlib import Path
 
 from flask import Flask
 from flask import Response
-from flask import jsonify
-from flask import render_template
 from flask import request
-from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from werkzeug.exceptions import HTTPException
 
+from idp import error_handlers
 from idp import security
 from idp.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-JSON_PATHS = (
-    "/token",
-    "/userinfo",
-    "/jwks.json",
-    "/.well-known/",
-    "/revoke",
-    "/introspect",
-    "/par",
-)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -88,7 +76,10 @@ def create_app(config: Settings | None = None) -> Flask:
     app.register_blueprint(introspection_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(logout_bp)
-    _register_error_handlers(app)
+    from idp.management import init_management
+
+    init_management(app)
+    error_handlers.register(app)
     app.after_request(_security_headers)
     return app
 
@@ -123,43 +114,3 @@ def _security_headers(response: Response) -> Response:
     if "Cache-Control" not in headers and not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"  # pages carry CSRF tokens, codes or personal data
     return response
-
-
-def _wants_json() -> bool:
-    return request.path.startswith(JSON_PATHS)
-
-
-def _register_error_handlers(app: Flask) -> None:
-    from idp.extensions import db
-
-    def render(error: str, description: str, status: int) -> tuple[Response | str, int]:
-        if _wants_json():
-            return jsonify(error=error, error_description=description), status
-        return render_template(
-            "error.html", error=error, description=description, status=status
-        ), status
-
-    @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError) -> tuple[Response | str, int]:
-        return render(
-            "invalid_request", "The form has expired. Go back, reload and try again.", 400
-        )
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response | str, int]:
-        status = exc.code or 500
-        slug = {404: "not_found", 429: "rate_limited"}.get(
-            status, "invalid_request" if status < 500 else "server_error"
-        )
-        body, code = render(slug, exc.description or "", status)
-        response = app.make_response((body, code))
-        allow = exc.get_response().headers.get("Allow")
-        if allow:
-            response.headers["Allow"] = allow  # RFC 9110 §15.5.6
-        return response, code
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> tuple[Response | str, int]:
-        db.session.rollback()
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        return render("server_error", "Something went wrong on our side.", 500)

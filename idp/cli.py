@@ -296,6 +296,56 @@ def clients_create(
     _emit(as_json, payload, human)
 
 
+# --- API keys --------------------------------------------------------------------------------
+
+
+@main.group("apikeys")
+def apikeys_group() -> None:
+    """Manage management-API keys."""
+
+
+@apikeys_group.command("create")
+@click.option("--name", required=True)
+@click.option("--scope", "scopes", multiple=True, required=True)
+@click.option("--tenant", default=None, help="Tenant slug (default: the default tenant).")
+@click.option("--platform", is_flag=True, help="A key that may act on every tenant.")
+@click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def apikeys_create(
+    name: str,
+    scopes: tuple[str, ...],
+    tenant: str | None,
+    platform: bool,
+    expires_in_days: int | None,
+    as_json: bool,
+) -> None:
+    from idp import clock
+    from idp.services import api_keys
+
+    if platform and tenant:
+        raise click.UsageError("--platform and --tenant exclude each other")
+    owner = None if platform else _tenant_id(tenant)
+    expires = clock.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        minted = api_keys.create(name, list(scopes), tenant_id=owner, expires_at=expires)
+    except errors.IdPError as exc:
+        _fail(exc)
+        return
+    db.session.commit()
+    record = minted.record
+    payload = {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "scopes": record.scopes,
+        "tenant_id": record.tenant_id,
+        "expires_at": record.expires_at.isoformat() if record.expires_at else None,
+        "key": minted.key,
+    }
+    _emit(as_json, payload, f"Created API key {record.prefix}…\n  key: {minted.key}  (shown once)")
+
+
 # --- keys ------------------------------------------------------------------------------------
 
 

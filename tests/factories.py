@@ -81,3 +81,21 @@ def make_tenant(app: Flask, slug: str, name: str = "Other") -> str:
         tenant = tenants.create(slug, name)
         db.session.commit()
         return tenant.id
+
+
+def make_api_key(
+    app: Flask, *scopes: str, tenant_slug: str | None = "default", expires_at: object = None
+) -> str:
+    """A management API key; `tenant_slug=None` makes a platform key."""
+    from idp.services import api_keys
+
+    with app.app_context():
+        owner = tenants.get_by_slug(tenant_slug).id if tenant_slug else None
+        minted = api_keys.create(
+            "test key",
+            list(scopes) or ["*"],
+            tenant_id=owner,
+            expires_at=expires_at,  # type: ignore[arg-type]
+        )
+        db.session.commit()
+        return minted.key

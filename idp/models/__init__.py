@@ -1,5 +1,6 @@
 """Every model, re-exported so Alembic autogenerate sees them all."""
 
+from idp.models.api_key import ApiKey
 from idp.models.audit import AuditEvent
 from idp.models.client import Client
 from idp.models.grant import AuthorizationCode
@@ -16,6 +17,7 @@ from idp.models.token import UsedClientAssertion
 from idp.models.user import User
 
 __all__ = [
+    "ApiKey",
     "AuditEvent",
     "AuthorizationCode",
     "BackchannelLogout",

@@ -1,0 +1,83 @@
+"""/management/v1/api-keys: list, create (the key is shown once), revoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import func
+from sqlalchemy import select
+
+from idp import errors
+from idp.extensions import db
+from idp.management import PREFIX
+from idp.management.api_keys.schemas import ApiKeyPageSchema
+from idp.management.api_keys.schemas import ApiKeySchema
+from idp.management.api_keys.schemas import CreatedApiKeySchema
+from idp.management.auth import caller
+from idp.management.auth import require_scope
+from idp.management.auth import tenant_id
+from idp.management.fields import PageQuerySchema
+from idp.models import ApiKey
+from idp.services import api_keys
+
+blp = Blueprint(
+    "api_keys",
+    __name__,
+    url_prefix=f"{PREFIX}/api-keys",
+    description="API keys for this management API",
+)
+
+
+def _get(key_id: str) -> ApiKey:
+    record = db.session.get(ApiKey, key_id) if len(key_id) <= 36 else None
+    if record is None or record.tenant_id != tenant_id():
+        raise errors.NotFound("No such API key")
+    return record
+
+
+@blp.route("")
+class ApiKeys(MethodView):
+    @require_scope("api-keys:read")
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, ApiKeyPageSchema)
+    def get(self, page: dict[str, Any]) -> dict[str, Any]:
+        scope = select(ApiKey).where(ApiKey.tenant_id == tenant_id())
+        total = db.session.scalar(select(func.count()).select_from(scope.subquery()))
+        query = scope.order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        items = db.session.scalars(query.offset(page.get("offset", 0)).limit(page["limit"]))
+        return {"items": list(items), "total": total, "next_cursor": None}
+
+    @require_scope("api-keys:write")
+    @blp.arguments(ApiKeySchema)
+    @blp.response(201, CreatedApiKeySchema)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        current = caller()
+        wanted = tenant_id()
+        minted = api_keys.create(
+            data["name"],
+            data["scopes"],
+            tenant_id=wanted,
+            expires_at=data.get("expires_at"),
+            actor=current.actor,
+        )
+        if not current.has("*") and not set(minted.record.scopes) <= current.scopes:
+            raise errors.Forbidden("A key cannot grant scopes its creator lacks")
+        db.session.commit()
+        fields = ApiKeySchema().fields
+        return {"key": minted.key, **{name: getattr(minted.record, name) for name in fields}}
+
+
+@blp.route("/<key_id>")
+class ApiKeyItem(MethodView):
+    @require_scope("api-keys:read")
+    @blp.response(200, ApiKeySchema)
+    def get(self, key_id: str) -> ApiKey:
+        return _get(key_id)
+
+    @require_scope("api-keys:delete")
+    @blp.response(204)
+    def delete(self, key_id: str) -> None:
+        api_keys.revoke(_get(key_id), actor=caller().actor)
+        db.session.commit()
