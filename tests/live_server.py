@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,12 @@ def server_environment(instance_path: Path, port: int, secret_key: str) -> dict[
 
 
 class LiveIdP:
-    """One `idp serve` subprocess; `base_url` is also its issuer."""
+    """One `idp serve` subprocess; `base_url` is also its issuer.
 
-    def __init__(self, *, workers: int = 2) -> None:
+    `env` adds settings for the server and its CLI, e.g.
+    `LiveIdP(env={"IDP_REFRESH_TOKEN_REUSE_GRACE": "1"})`, over those server_environment sets."""
+
+    def __init__(self, *, workers: int = 2, env: Mapping[str, str] | None = None) -> None:
         self.workers = workers
         self.port = free_port()
         self.base_url = f"http://localhost:{self.port}"
@@ -83,6 +87,7 @@ class LiveIdP:
         self.instance_path.mkdir()
         self.log_path = Path(self._tmp.name) / "server.log"
         self.env = server_environment(self.instance_path, self.port, secrets.token_urlsafe(32))
+        self.env.update(env or {})
         self.executable = idp_executable()
         self.process: subprocess.Popen[bytes] | None = None
 

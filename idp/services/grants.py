@@ -200,6 +200,7 @@ def rotate_refresh_token(
         .execution_options(synchronize_session=False)
     ).rowcount
     if not claimed:
+        db.session.refresh(record)  # see the concurrent rotation, and its successor
         return None
     successor = RefreshToken(
         id=successor_id,

@@ -192,7 +192,8 @@ def test_concurrent_refreshes_yield_at_most_one_new_token(app):
     assert all(r.status_code in (200, 400) for r in results), [r.text for r in results]
     issued = {r.get_json()["refresh_token"] for r in results if r.status_code == 200}
     assert len(issued) <= 1
-    assert any(r.status_code == 200 for r in results)
+    # the losers were inside the grace window: they get the winner's successor, not an error
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
     with app.app_context():
         from idp.models import RefreshToken
 
