@@ -9,6 +9,7 @@ from flask import Response
 from flask import request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import error_handlers
 from idp import security
@@ -81,6 +82,10 @@ def create_app(config: Settings | None = None) -> Flask:
     init_management(app)
     error_handlers.register(app)
     app.after_request(_security_headers)
+    if settings.trusted_proxies:
+        # Client IPs (rate limits, audit) and https detection behind a reverse proxy.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     return app
 
 
@@ -103,13 +108,15 @@ def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None
 
 
 def _security_headers(response: Response) -> Response:
+    from idp import runtime
+
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if request.url_root.startswith("https://"):
+    if runtime.settings().https:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     if "Cache-Control" not in headers and not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"  # pages carry CSRF tokens, codes or personal data

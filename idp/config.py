@@ -40,6 +40,8 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_memory_cost: int = 19456
     argon2_parallelism: int = 1
+    # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (0: trust none).
+    trusted_proxies: int = 0
     rate_limits_enabled: bool = True
     login_rate_limit: str = "10/minute"
     extra: dict[str, object] = field(default_factory=dict)
@@ -54,6 +56,7 @@ class Settings:
             secret_key=env.get("IDP_SECRET_KEY") or None,
             redis_url=env.get("IDP_REDIS_URL") or None,
             smtp_url=env.get("IDP_SMTP_URL") or None,
+            trusted_proxies=int(env.get("IDP_TRUSTED_PROXIES", cls.trusted_proxies)),
             refresh_token_reuse_grace=int(
                 env.get("IDP_REFRESH_TOKEN_REUSE_GRACE", cls.refresh_token_reuse_grace)
             ),

@@ -20,6 +20,7 @@ from idp.extensions import limiter
 from idp.models import Client
 from idp.oauth import claims
 from idp.oauth import interaction
+from idp.oauth.logout import end_and_notify
 from idp.services import clients
 from idp.services import consent
 from idp.services import sessions
@@ -67,22 +68,32 @@ def login() -> Response | str | tuple[str, int]:
         ), 200
 
     previous = web.current_session()
-    if previous is not None:
-        sessions.end(previous, actor=web.actor("user", previous.user_id), reason="new_login")
-    started = sessions.start(
-        user,
-        amr=["pwd"],
-        lifetime=_session_lifetime(),
-        actor=web.actor("user", user.id),
-    )
+    cookie_token = None
+    if previous is not None and previous.user_id == user.id:
+        # Re-authentication (prompt=login, max_age): same session, fresh auth_time, so the
+        # relying parties already signed in through it keep their tokens.
+        sessions.reauthenticate(previous, amr=["pwd"], actor=web.actor("user", user.id))
+    else:
+        if previous is not None:  # another user takes over this browser
+            end_and_notify(previous, reason="new_login")
+        started = sessions.start(
+            user,
+            amr=["pwd"],
+            lifetime=_session_lifetime(),
+            actor=web.actor("user", user.id),
+        )
+        cookie_token = started.cookie_token
     db.session.commit()
     if pending is not None:
         pending.login_at = clock.epoch()
+        pending.user_id = user.id
+        pending.consent = None
         interaction.save(pending)
         response = redirect(pending.resume_url, code=303)
     else:
         response = redirect(url_for("auth.home"), code=303)
-    web.set_session_cookie(response, started.cookie_token)
+    if cookie_token is not None:
+        web.set_session_cookie(response, cookie_token)
     return response
 
 
@@ -116,5 +127,6 @@ def consent_page() -> Response | str | tuple[str, int]:
         consent.remember(user, client, scope.split(), actor=web.actor("user", user.id))
         db.session.commit()
     pending.consent = decision
+    pending.user_id = user.id
     interaction.save(pending)
     return redirect(pending.resume_url, code=303)

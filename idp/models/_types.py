@@ -11,6 +11,11 @@ from sqlalchemy.types import TypeDecorator
 from idp import clock
 
 
+def now() -> datetime:
+    """Column default read through idp.clock at insert time (a frozen test clock applies)."""
+    return clock.now()
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

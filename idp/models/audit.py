@@ -10,9 +10,9 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-from idp import clock
 from idp.extensions import db
 from idp.models._types import UTCDateTime
+from idp.models._types import now as _now
 
 
 class AuditEvent(db.Model):
@@ -27,7 +27,7 @@ class AuditEvent(db.Model):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     tenant_id: Mapped[str | None] = mapped_column(String(36))
     event_type: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16))

@@ -14,11 +14,11 @@ from sqlalchemy import true
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-from idp import clock
 from idp import security
 from idp.extensions import db
 from idp.models._types import UTCDateTime
 from idp.models._types import new_id
+from idp.models._types import now as _now
 
 SERVICE_TYPES = ("web", "spa", "native", "machine")
 AUTH_METHODS = (
@@ -73,8 +73,8 @@ class Client(db.Model, ClientMixin):
     # RFC 8707 resource indicators this client may ask for (client_credentials audience).
     allowed_resources: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     is_active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
 
     # --- authlib ClientMixin -------------------------------------------------------------
 

@@ -9,10 +9,10 @@ from sqlalchemy import Text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-from idp import clock
 from idp.extensions import db
 from idp.models._types import UTCDateTime
 from idp.models._types import new_id
+from idp.models._types import now as _now
 
 
 class BackchannelLogout(db.Model):
@@ -27,8 +27,8 @@ class BackchannelLogout(db.Model):
     logout_uri: Mapped[str] = mapped_column(String(2048))
     logout_token: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(500))

@@ -8,9 +8,9 @@ from sqlalchemy import Text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-from idp import clock
 from idp.extensions import db
 from idp.models._types import UTCDateTime
+from idp.models._types import now as _now
 
 
 class SigningKey(db.Model):
@@ -26,6 +26,6 @@ class SigningKey(db.Model):
     alg: Mapped[str] = mapped_column(String(8))
     public_jwk: Mapped[dict] = mapped_column(JSON)
     private_jwk_encrypted: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     publish_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,10 +7,10 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-from idp import clock
 from idp.extensions import db
 from idp.models._types import UTCDateTime
 from idp.models._types import new_id
+from idp.models._types import now as _now
 
 DEFAULT_TENANT_SLUG = "default"
 
@@ -25,5 +25,5 @@ class Tenant(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     branding: Mapped[dict] = mapped_column(JSON, default=dict)
     registration_enabled: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)

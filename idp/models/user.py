@@ -11,10 +11,10 @@ from sqlalchemy import UniqueConstraint
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-from idp import clock
 from idp.extensions import db
 from idp.models._types import UTCDateTime
 from idp.models._types import new_id
+from idp.models._types import now as _now
 
 
 class User(db.Model):
@@ -52,8 +52,8 @@ class User(db.Model):
     user_metadata: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
     is_active: Mapped[bool] = mapped_column(default=True)
     blocked_reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def get_user_id(self) -> str:

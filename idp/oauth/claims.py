@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from authlib.oauth2.rfc6749 import scope_to_list
@@ -47,11 +46,12 @@ SUPPORTED_SCOPES = tuple(SCOPE_DESCRIPTIONS)
 SUPPORTED_CLAIMS = tuple(dict.fromkeys(c for claims in SCOPE_CLAIMS.values() for c in claims))
 
 
-def userinfo(user: User, scope: str, *, sub: str, requested: Iterable[str] = ()) -> UserInfo:
-    """The claims `scope` releases plus those asked for one by one with the `claims`
-    parameter (OIDC Core §5.5), leaving out empty ones (§5.3.2)."""
+def userinfo(user: User, scope: str, *, sub: str) -> UserInfo:
+    """The claims `scope` releases, leaving out empty ones (OIDC Core §5.3.2).
+
+    Claims asked for one by one with the `claims` parameter (§5.5) are released only when a
+    granted scope covers them: the user consented to scopes, and nothing else leaves."""
     names = {c for s in scope_to_list(scope) or [] for c in SCOPE_CLAIMS.get(s, ())}
-    names |= set(requested) & set(SUPPORTED_CLAIMS)
     values: dict[str, object] = {"sub": sub}
     for claim in sorted(names - {"sub"}):
         value = int(user.updated_at.timestamp()) if claim == "updated_at" else getattr(user, claim)
@@ -60,19 +60,16 @@ def userinfo(user: User, scope: str, *, sub: str, requested: Iterable[str] = ())
     return UserInfo(values)
 
 
-def requested_claims(claims_request: dict[str, Any] | None, target: str) -> list[str]:
-    """Claim names asked for in one member (`userinfo` or `id_token`) of a claims request."""
-    member = (claims_request or {}).get(target)
-    return [str(name) for name in member] if isinstance(member, dict) else []
-
-
 def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
     """OIDC Core §5.5: a JSON object with optional `userinfo` and `id_token` members."""
     if not raw:
         return None
     if len(raw) > 4096:
         raise ValueError("claims parameter too large")
-    value = json.loads(raw)
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValueError("claims is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("claims must be a JSON object")
     for member in ("userinfo", "id_token"):

@@ -17,6 +17,7 @@ the future; and last its jti, recorded so it is used once.
 
 from __future__ import annotations
 
+import binascii
 import json
 import threading
 import urllib.error
@@ -99,6 +100,8 @@ class ClientAuthentication(AuthlibClientAuthentication):
             raise InvalidRequestError("Use one client authentication method, not several")
         try:
             client: Client = super().authenticate(request, methods, endpoint)
+        except (UnicodeDecodeError, binascii.Error):
+            raise InvalidClientError(status_code=401, description="Malformed credentials") from None
         except InvalidClientError as error:
             error.status_code = 401  # RFC 6749 §5.2; also sets WWW-Authenticate
             raise

@@ -31,6 +31,11 @@ class Interaction:
     created: int
     login_at: int | None = None
     consent: str | None = None  # "allow" | "deny"
+    user_id: str | None = None  # whose sign-in and decision these are
+
+    def decided_by(self, user_id: str | None) -> bool:
+        """Decisions count only for the user who made them (another may sign in meanwhile)."""
+        return user_id is not None and self.user_id == user_id
 
     @property
     def resume_url(self) -> str:

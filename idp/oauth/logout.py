@@ -141,18 +141,25 @@ def _names_user(hint: dict, user: User, client: Client | None) -> bool:
     return security.constant_time_equals(str(hint.get("sub", "")), expected)
 
 
-def _end(session: BrowserSession, target: str | None, state: str | None) -> Response:
+def end_and_notify(session: BrowserSession, *, reason: str = "logout") -> None:
+    """End a browser session, commit, then tell its relying parties (Back-Channel Logout)
+    without making the user wait."""
     outbox = logout.end_session(
         session,
         actor=web.actor("user", session.user_id),
         issuer=runtime.settings().issuer,
         sign=tokens.sign,
         subject_for=subjects.subject_for,
+        reason=reason,
     )
     row_ids = [row.id for row in outbox]
     db.session.commit()
     if row_ids:
         backchannel.start(current_app._get_current_object(), row_ids)  # type: ignore[attr-defined]
+
+
+def _end(session: BrowserSession, target: str | None, state: str | None) -> Response:
+    end_and_notify(session)
     return _finish(target, state)
 
 

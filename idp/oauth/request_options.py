@@ -12,6 +12,7 @@ from idp.oauth.verification import InvalidToken
 from idp.oauth.verification import verify_id_token_hint
 
 MAX_AGE_DIGITS = 10
+MAX_NONCE_LENGTH = 512  # authorization_codes.nonce
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class AuthorizationOptions:
 
 def parse(data: Any) -> AuthorizationOptions:
     """Raises InvalidRequestError for a malformed max_age, claims or id_token_hint."""
+    if len(str(data.get("nonce") or "")) > MAX_NONCE_LENGTH:
+        raise InvalidRequestError("nonce is too long")
     raw_max_age = str(data.get("max_age") or "")
     if raw_max_age and (not raw_max_age.isdigit() or len(raw_max_age) > MAX_AGE_DIGITS):
         raise InvalidRequestError("max_age must be a non-negative integer")

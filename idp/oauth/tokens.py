@@ -127,11 +127,8 @@ def id_token(
     grant = authorization_code.grant
     now = clock.epoch()
     alg = client.id_token_signed_response_alg or SIGNING_ALG
-    requested = claims.requested_claims(grant.claims_request, "id_token")
     sub = subjects.subject_for(user, client)
-    payload: dict[str, Any] = dict(
-        claims.userinfo(user, authorization_code.scope, sub=sub, requested=requested)
-    )
+    payload: dict[str, Any] = dict(claims.userinfo(user, authorization_code.scope, sub=sub))
     payload.update(
         iss=runtime.settings().issuer,
         aud=[client.client_id],

@@ -12,10 +12,12 @@ from joserfc.errors import JoseError
 from idp import clock
 from idp import runtime
 from idp.extensions import db
+from idp.models import Client
 from idp.models import Grant
 from idp.models import User
 from idp.oauth.tokens import ACCESS_TOKEN_TYP
 from idp.services import access_tokens
+from idp.services import clients
 from idp.services import grants
 
 ALGORITHMS = ["RS256", "ES256"]
@@ -80,6 +82,11 @@ def verify_access_token(token: str) -> VerifiedAccessToken:
         user = db.session.get(User, grant.user_id)
         if user is None or not user.can_sign_in:
             raise InvalidToken("for an inactive user")
+        client = db.session.get(Client, grant.client_id)
+    else:
+        client = clients.get_by_client_id(str(claims.get("client_id", "")))
+    if client is None or not client.is_active:
+        raise InvalidToken("for a disabled client")
     return VerifiedAccessToken(claims, user, grant)
 
 
@@ -96,8 +103,8 @@ def verify_id_token_hint(token: str) -> dict[str, Any]:
         decoded = jwt.decode(token, runtime.keyring().verification_keys(kid), algorithms=ALGORITHMS)
     except (JoseError, ValueError, KeyError, TypeError, UnicodeError):
         raise InvalidToken("not validly signed") from None
-    if str(decoded.header.get("typ", "JWT")).lower() == ACCESS_TOKEN_TYP:
-        raise InvalidToken("not an ID token")
+    if str(decoded.header.get("typ", "JWT")).upper() != "JWT" or "events" in decoded.claims:
+        raise InvalidToken("not an ID token")  # access, logout and other tokens we sign
     claims = decoded.claims
     if claims.get("iss") != runtime.settings().issuer or not claims.get("sub"):
         raise InvalidToken("from another issuer")

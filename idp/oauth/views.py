@@ -99,7 +99,8 @@ def _authorize(
         return _authorization_error(oauth_request, error, grant_redirect_uri(oauth_request))
 
     prompts = options.prompts
-    login_done = pending is not None and pending.login_at is not None
+    decided = pending is not None and pending.decided_by(user.id if user is not None else None)
+    login_done = decided and pending is not None and pending.login_at is not None
     stale = (
         session is not None
         and options.max_age is not None
@@ -117,11 +118,11 @@ def _authorize(
             return _authorization_error(oauth_request, LoginRequiredError(), grant.redirect_uri)
         return _hand_off(oauth_request, pending, "auth.login")
 
-    if pending is not None and pending.consent == "deny":
+    if decided and pending is not None and pending.consent == "deny":
         error = AccessDeniedError("The user denied the request")
         return _authorization_error(oauth_request, error, grant.redirect_uri)
     scopes = scope_to_list(oauth_request.scope) or []
-    consent_given = pending is not None and pending.consent == "allow"
+    consent_given = decided and pending is not None and pending.consent == "allow"
     if not consent_given and (
         consent.is_needed(user, grant.client, scopes) or "consent" in prompts
     ):
@@ -257,6 +258,7 @@ def pushed_authorization_request() -> Response:
             request=_prepared_request({k: v for k, v in params.items() if k != "prompt"}),
             end_user=None,
         )
+        request_options.parse(params)
     except OAuth2Error as error:
         error.redirect_uri = None  # the client is calling us directly: answer, never redirect
         return authorization.handle_error_response(oauth_request, error)
@@ -309,14 +311,10 @@ def userinfo() -> Response:
         return _bearer_challenge(401, "invalid_token", f"The access token is {exc}")
     if verified.user is None or "openid" not in verified.scopes:
         return _bearer_challenge(403, "insufficient_scope", "The openid scope is required")
-    requested = claims.requested_claims(
-        verified.grant.claims_request if verified.grant else None, "userinfo"
-    )
     info = claims.userinfo(
         verified.user,
         str(verified.claims.get("scope", "")),
         sub=str(verified.claims["sub"]),
-        requested=requested,
     )
     response = jsonify(dict(info))
     response.headers["Cache-Control"] = "no-store"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from idp import errors
 from idp.extensions import db
 from idp.models import Client
 from idp.models import Consent
@@ -27,15 +29,20 @@ def is_needed(user: User, client: Client, scopes: list[str]) -> bool:
 def remember(user: User, client: Client, scopes: list[str], *, actor: audit.Actor) -> Consent:
     consent = _find(user, client)
     if consent is None:
-        consent = Consent(
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            client_id=client.id,
-            scopes=sorted(set(scopes)),
-        )
-        db.session.add(consent)
-    else:
-        consent.scopes = sorted(set(consent.scopes) | set(scopes))
+        try:
+            with db.session.begin_nested():  # two tabs may consent at the same moment
+                consent = Consent(
+                    tenant_id=user.tenant_id,
+                    user_id=user.id,
+                    client_id=client.id,
+                    scopes=sorted(set(scopes)),
+                )
+                db.session.add(consent)
+        except IntegrityError:
+            consent = _find(user, client)
+    if consent is None:
+        raise errors.Conflict("consent could not be recorded")
+    consent.scopes = sorted(set(consent.scopes) | set(scopes))
     audit.record(
         "consent.granted",
         actor=actor,

@@ -234,3 +234,25 @@ def successor_within_grace(record: RefreshToken, grace: timedelta) -> str | None
 def revoke_refresh_token(record: RefreshToken, *, actor: audit.Actor) -> None:
     """RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant."""
     revoke_grant(record.grant, reason="refresh_token_revoked", actor=actor)
+
+
+def for_user(user: User, *, include_revoked: bool = False) -> list[tuple[Grant, str]]:
+    """The user's grants with the public OAuth client_id of each."""
+    query = (
+        select(Grant, Client.client_id)
+        .join(Client, Client.id == Grant.client_id)
+        .where(Grant.tenant_id == user.tenant_id, Grant.user_id == user.id)
+    )
+    if not include_revoked:
+        query = query.where(Grant.revoked_at.is_(None))
+    rows = db.session.execute(query.order_by(Grant.created_at.desc(), Grant.id.desc()))
+    return [(grant, client_id) for grant, client_id in rows]
+
+
+def revoke_all(user: User, *, actor: audit.Actor, reason: str = "admin") -> int:
+    """Revoke every active grant: their access and refresh tokens die at once."""
+    active = [grant for grant, _ in for_user(user)]
+    for grant in active:
+        revoke_grant(grant, reason=reason, actor=actor)
+    db.session.flush()
+    return len(active)

@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from sqlalchemy import Delete
 from sqlalchemy import delete
+from sqlalchemy import or_
 
 from idp import clock
 from idp.extensions import db
 from idp.models import AuthorizationCode
+from idp.models import BackchannelLogout
 from idp.models import PushedAuthorizationRequest
 from idp.models import RefreshToken
 from idp.services import access_tokens
@@ -18,6 +20,7 @@ from idp.services import client_assertions
 # Used codes are kept this long after expiry so a late replay is still recognised (and
 # revokes the tokens issued from it) rather than looking like an unknown code.
 CODE_RETENTION = timedelta(days=1)
+OUTBOX_RETENTION = timedelta(days=7)  # finished back-channel deliveries, for support questions
 
 
 def _delete(statement: Delete) -> int:
@@ -38,4 +41,13 @@ def purge_expired() -> dict[str, int]:
             delete(PushedAuthorizationRequest).where(PushedAuthorizationRequest.expires_at <= now)
         ),
         "refresh_tokens": _delete(delete(RefreshToken).where(RefreshToken.expires_at <= now)),
+        "backchannel_logouts": _delete(
+            delete(BackchannelLogout).where(
+                or_(
+                    BackchannelLogout.delivered_at.is_not(None),
+                    BackchannelLogout.failed_at.is_not(None),
+                ),
+                BackchannelLogout.created_at <= now - OUTBOX_RETENTION,
+            )
+        ),
     }

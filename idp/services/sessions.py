@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from idp import clock
+from idp import errors
 from idp import security
 from idp.extensions import db
 from idp.models import BrowserSession
@@ -70,6 +71,24 @@ def start(
     return StartedSession(session, token)
 
 
+def reauthenticate(session: BrowserSession, *, amr: list[str], actor: audit.Actor) -> None:
+    """The user proved who they are again: a new auth_time (OIDC Core max_age, prompt=login)."""
+    now = clock.now()
+    session.auth_time = now
+    session.last_seen_at = now
+    session.amr = amr
+    session.acr = ACR_MULTI_FACTOR if SECOND_FACTORS & set(amr) else ACR_SINGLE_FACTOR
+    audit.record(
+        "session.reauthenticated",
+        actor=actor,
+        tenant_id=session.tenant_id,
+        user_id=session.user_id,
+        target_type="session",
+        target_id=session.id,
+        amr=amr,
+    )
+
+
 def find_active(cookie_token: str | None) -> BrowserSession | None:
     """The live session behind a cookie, or None (unknown, expired, revoked, user blocked)."""
     if not cookie_token or len(cookie_token) > 128:
@@ -112,3 +131,36 @@ def end(session: BrowserSession, *, actor: audit.Actor, reason: str = "logout") 
         reason=reason,
     )
     return revoked
+
+
+def for_user(user: User, *, include_revoked: bool = False) -> list[BrowserSession]:
+    query = select(BrowserSession).where(
+        BrowserSession.tenant_id == user.tenant_id, BrowserSession.user_id == user.id
+    )
+    if not include_revoked:
+        query = query.where(
+            BrowserSession.revoked_at.is_(None), BrowserSession.expires_at > clock.now()
+        )
+    order = (BrowserSession.created_at.desc(), BrowserSession.id.desc())
+    return list(db.session.scalars(query.order_by(*order)))
+
+
+def get_for_user(user: User, session_id: str) -> BrowserSession:
+    found = db.session.get(BrowserSession, session_id) if len(session_id) <= 36 else None
+    if found is None or found.user_id != user.id or found.tenant_id != user.tenant_id:
+        raise errors.NotFound("session not found")
+    return found
+
+
+def end_if_live(session: BrowserSession, *, actor: audit.Actor, reason: str = "admin") -> bool:
+    """End one session if it is still live; False if it already was over."""
+    if not session.is_valid(clock.now()):
+        return False
+    end(session, actor=actor, reason=reason)
+    return True
+
+
+def end_all(user: User, *, actor: audit.Actor, reason: str = "admin") -> int:
+    ended = [end_if_live(s, actor=actor, reason=reason) for s in for_user(user)]
+    db.session.flush()
+    return sum(ended)

@@ -249,3 +249,28 @@ def test_oversized_authorization_request_is_refused(app, client):
     params, _ = authorization_params(rp, state="s" * 3000)
     result = query(_get(client, params).location)
     assert result["error"] == "invalid_request"
+
+
+def test_overlong_nonce_is_invalid_request_even_with_a_session(app, client):
+    user = make_user(app)
+    rp = make_client(app, skip_consent=True)
+    authorize(client, rp, user)
+    params, _ = authorization_params(rp, nonce="n" * 513)
+    assert query(_get(client, params).location)["error"] == "invalid_request"
+
+
+def test_a_consent_decision_counts_only_for_the_user_who_made_it(app, client):
+    from tests.flow import decide_consent
+
+    alice = make_user(app)
+    bob = make_user(app, email="bob@example.com")
+    rp = make_client(app)
+    params, _ = authorization_params(rp)
+    login = _get(client, params).location
+    consent_url = sign_in(client, login, alice.email, alice.password)
+    consent_url = client.get(consent_url.location).location
+    resume = decide_consent(client, consent_url, "allow").location  # not followed yet
+    client.post("/logout", data={})  # (no CSRF: ignored) — Bob signs in on the same browser
+    sign_in(client, "/login", bob.email, bob.password)
+    response = client.get(resume)
+    assert response.status_code == 303 and response.location.startswith("/consent")

@@ -119,3 +119,14 @@ def test_public_client_may_push(app, client):
     rp = make_client(app, public=True)
     params, _ = authorization_params(rp)
     assert client.post("/par", data=params).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"max_age": "-5"}, {"claims": "[1]"}, {"nonce": "n" * 600}, {"id_token_hint": "x.y.z"}],
+)
+def test_pushed_request_options_are_validated_before_storing(app, client, overrides):
+    rp = make_client(app)
+    params, _ = authorization_params(rp, **overrides)
+    response = _push(client, rp, params)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"

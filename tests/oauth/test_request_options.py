@@ -100,24 +100,33 @@ def test_forged_id_token_hint_is_invalid_request(client, signed_in):
     assert query(_get(client, params).location)["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("claims", ["not json", "[1]", '{"userinfo": 3}', "{" * 5000])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        "not json",
+        "[1]",
+        '{"userinfo": 3}',
+        "{" * 5000,
+        '{"id_token":' + "[" * 2000 + "]" * 2000 + "}",
+    ],
+)
 def test_malformed_claims_parameter_is_invalid_request(client, signed_in, claims):
     _, rp, _ = signed_in
     params, _ = authorization_params(rp, claims=claims)
     assert query(_get(client, params).location)["error"] == "invalid_request"
 
 
-def test_claims_parameter_releases_individual_claims(app, client):
+def test_claims_parameter_never_releases_claims_beyond_the_granted_scopes(app, client):
     user = make_user(app, phone_number="+15551234567")
     rp = make_client(app, skip_consent=True)
     request = {"id_token": {"email": {"essential": True}}, "userinfo": {"phone_number": None}}
-    auth = authorize(client, rp, user, scope="openid", claims=json.dumps(request))
+    auth = authorize(client, rp, user, scope="openid email", claims=json.dumps(request))
     body, claims = _tokens(client, rp, auth)
-    assert claims["email"] == user.email
+    assert claims["email"] == user.email  # covered by the email scope
     assert "phone_number" not in claims
     info = client.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"})
-    assert info.get_json()["phone_number"] == "+15551234567"
-    assert "email" not in info.get_json()
+    assert "phone_number" not in info.get_json()  # not consented: the phone scope was absent
+    assert info.get_json()["email"] == user.email
 
 
 def test_id_token_reports_acr_and_amr(client, signed_in):
@@ -148,3 +157,32 @@ def test_pairwise_subjects_differ_per_sector_and_match_userinfo(app, client):
     assert len(set(subs)) == 3 and user.id not in subs[:2]
     _, again = _tokens(client, one, authorize(client, one, user))
     assert again["sub"] == subs[0]  # stable for the same sector
+
+
+def test_signing_in_again_keeps_other_relying_parties_tokens(app, client, frozen_clock):
+    user = make_user(app)
+    first = make_client(app, skip_consent=True, grant_types=["authorization_code", "refresh_token"])
+    second = make_client(app, skip_consent=True, redirect_uri="https://two.example.com/cb")
+    body, claims = _tokens(client, first, authorize(client, first, user))
+    frozen_clock.advance(seconds=60)
+    _, again = _tokens(client, second, authorize(client, second, user, prompt="login"))
+    assert again["sid"] == claims["sid"] and again["auth_time"] > claims["auth_time"]
+    info = client.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert info.status_code == 200
+    from tests.flow import refresh
+
+    assert refresh(client, first, body["refresh_token"]).status_code == 200
+
+
+def test_another_user_signing_in_ends_the_previous_session(app, client):
+    alice = make_user(app)
+    bob = make_user(app, email="bob@example.com")
+    rp = make_client(app, skip_consent=True)
+    body, _ = _tokens(client, rp, authorize(client, rp, alice))
+    params, _ = authorization_params(rp, prompt="login")
+    from tests.flow import sign_in
+
+    login = _get(client, params).location
+    sign_in(client, login, bob.email, bob.password)
+    info = client.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert info.status_code == 401

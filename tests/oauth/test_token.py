@@ -511,3 +511,14 @@ def test_access_token_lifetime_and_expires_in_follow_the_clients_setting(
     assert userinfo_status(client, body["access_token"]) == 200
     frozen_clock.advance(seconds=1)
     assert userinfo_status(client, body["access_token"]) == 401
+
+
+def test_non_utf8_basic_credentials_are_invalid_client_not_500(app, client):
+    raw = base64.b64encode(b"\xff\xfe:\xff").decode()
+    response = client.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {raw}"},
+    )
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_client"

@@ -281,3 +281,18 @@ def test_userinfo_refuses_an_expired_access_token(app, client, frozen_clock):
     frozen_clock.advance(seconds=2)
     response = client.get("/userinfo", headers=bearer(body["access_token"]))
     assert_challenge(response, 401, "invalid_token")
+
+
+def test_userinfo_refuses_tokens_of_a_disabled_client(app, client):
+    from idp.extensions import db
+    from idp.models import Client
+
+    user = make_user(app)
+    rp = make_client(app, skip_consent=True)
+    auth = authorize(client, rp, user)
+    token = exchange(client, rp, auth.code, auth.verifier).get_json()["access_token"]
+    with app.app_context():
+        db.session.execute(db.update(Client).values(is_active=False))
+        db.session.commit()
+    response = client.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
