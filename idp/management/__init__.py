@@ -23,6 +23,7 @@ class ManagementApi(Api):
 def init_management(app: Flask) -> ManagementApi:
     from idp.extensions import csrf
     from idp.management.auth import install as install_auth
+    from idp.management.docs import bp as docs_bp
     from idp.management.resources import BLUEPRINTS
 
     app.config.update(
@@ -43,4 +44,5 @@ def init_management(app: Flask) -> ManagementApi:
         install_auth(blueprint)
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs_bp)  # GET /management/v1/docs, no credential needed
     return api

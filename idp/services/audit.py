@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import AuditEvent
+from idp.services import keyset
 
 
 @dataclass(frozen=True)
@@ -49,3 +53,40 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def list_events(
+    tenant_id: str,
+    *,
+    event_type: str | None = None,
+    status: str | None = None,
+    user_id: str | None = None,
+    client_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    offset: int | None = None,
+) -> keyset.Page[AuditEvent]:
+    """The tenant's events, newest first; `since` is inclusive, `until` exclusive."""
+    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+    for column, value in (
+        (AuditEvent.event_type, event_type),
+        (AuditEvent.status, status),
+        (AuditEvent.user_id, user_id),
+        (AuditEvent.client_id, client_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.occurred_at < until)
+    return keyset.paginate(
+        query,
+        at=AuditEvent.occurred_at,
+        key=AuditEvent.id,
+        limit=limit,
+        cursor=cursor,
+        offset=offset,
+    )

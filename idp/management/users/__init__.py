@@ -1,0 +1,1 @@
+"""/management/v1/users: users, their sessions, grants and audit trail."""

@@ -1,0 +1,207 @@
+"""/management/v1/users: list, create, read, change, delete, password, block; a user's
+sessions, grants and audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from idp import errors
+from idp.extensions import db
+from idp.management import PREFIX
+from idp.management.auth import caller
+from idp.management.auth import require_scope
+from idp.management.auth import tenant_id
+from idp.management.fields import PageQuerySchema
+from idp.management.users.schemas import BlockSchema
+from idp.management.users.schemas import GrantListSchema
+from idp.management.users.schemas import IncludeRevokedSchema
+from idp.management.users.schemas import PasswordSchema
+from idp.management.users.schemas import RevokedSchema
+from idp.management.users.schemas import SessionListSchema
+from idp.management.users.schemas import UserAuditPageSchema
+from idp.management.users.schemas import UserCreateSchema
+from idp.management.users.schemas import UserPageSchema
+from idp.management.users.schemas import UserPatchSchema
+from idp.management.users.schemas import UserQuerySchema
+from idp.management.users.schemas import UserSchema
+from idp.models import User
+from idp.services import audit
+from idp.services import grants
+from idp.services import sessions
+from idp.services import users
+
+blp = Blueprint("users", __name__, url_prefix=f"{PREFIX}/users", description="Users")
+
+FILTERS = ("search", "email", "role", "is_active", "email_verified", "created_from", "created_to")
+
+
+def _user(user_id: str) -> User:
+    """The user of this tenant; another tenant's id is a 404 like an unknown one."""
+    if len(user_id) > 36:
+        raise errors.NotFound("user not found")
+    return users.get(tenant_id(), user_id)
+
+
+def _page(page: Any) -> dict[str, Any]:
+    return {"items": page.items, "total": page.total, "next_cursor": page.next_cursor}
+
+
+@blp.route("")
+class Users(MethodView):
+    @require_scope("users:read")
+    @blp.arguments(UserQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, UserPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        where = users.UserFilter(**{name: query.get(name) for name in FILTERS})
+        found = users.list_users(
+            tenant_id(),
+            where,
+            limit=query["limit"],
+            cursor=query.get("cursor"),
+            offset=query.get("offset"),
+        )
+        return _page(found)
+
+    @require_scope("users:write")
+    @blp.arguments(UserCreateSchema)
+    @blp.response(201, UserSchema)
+    def post(self, data: dict[str, Any]) -> User:
+        chosen = data.pop("id", None)
+        user = users.create(
+            tenant_id(),
+            data.pop("email"),
+            user_id=str(chosen) if chosen is not None else None,
+            actor=caller().actor,
+            **data,
+        )
+        db.session.commit()
+        return user
+
+
+@blp.route("/<user_id>")
+class UserItem(MethodView):
+    @require_scope("users:read")
+    @blp.response(200, UserSchema)
+    def get(self, user_id: str) -> User:
+        return _user(user_id)
+
+    @require_scope("users:write")
+    @blp.arguments(UserPatchSchema)
+    @blp.response(200, UserSchema)
+    def patch(self, changes: dict[str, Any], user_id: str) -> User:
+        user = users.update(_user(user_id), changes, actor=caller().actor)
+        db.session.commit()
+        return user
+
+    @require_scope("users:delete")
+    @blp.response(204)
+    def delete(self, user_id: str) -> None:
+        users.delete(_user(user_id), actor=caller().actor)
+        db.session.commit()
+
+
+@blp.route("/<user_id>/password")
+class UserPassword(MethodView):
+    @require_scope("users:write")
+    @blp.arguments(PasswordSchema)
+    @blp.response(204)
+    def post(self, data: dict[str, Any], user_id: str) -> None:
+        users.set_password(_user(user_id), data["password"], actor=caller().actor)
+        db.session.commit()
+
+
+@blp.route("/<user_id>/block")
+class UserBlock(MethodView):
+    @require_scope("users:write")
+    @blp.arguments(BlockSchema)
+    @blp.response(200, UserSchema)
+    def post(self, data: dict[str, Any], user_id: str) -> User:
+        user = users.block(_user(user_id), data["reason"], actor=caller().actor)
+        db.session.commit()
+        return user
+
+
+@blp.route("/<user_id>/unblock")
+class UserUnblock(MethodView):
+    @require_scope("users:write")
+    @blp.response(200, UserSchema)
+    def post(self, user_id: str) -> User:
+        user = users.unblock(_user(user_id), actor=caller().actor)
+        db.session.commit()
+        return user
+
+
+@blp.route("/<user_id>/sessions")
+class UserSessions(MethodView):
+    @require_scope("sessions:read")
+    @blp.arguments(IncludeRevokedSchema, location="query", unknown=RAISE)
+    @blp.response(200, SessionListSchema)
+    def get(self, query: dict[str, Any], user_id: str) -> dict[str, Any]:
+        found = sessions.for_user(_user(user_id), include_revoked=query["include_revoked"])
+        return {"items": found, "total": len(found)}
+
+    @require_scope("sessions:write")
+    @blp.response(200, RevokedSchema)
+    def delete(self, user_id: str) -> dict[str, int]:
+        ended = sessions.end_all(_user(user_id), actor=caller().actor)
+        db.session.commit()
+        return {"revoked": ended}
+
+
+@blp.route("/<user_id>/sessions/<session_id>")
+class UserSessionItem(MethodView):
+    @require_scope("sessions:write")
+    @blp.response(204)
+    def delete(self, user_id: str, session_id: str) -> None:
+        session = sessions.get_for_user(_user(user_id), session_id)
+        sessions.end_if_live(session, actor=caller().actor)
+        db.session.commit()
+
+
+@blp.route("/<user_id>/grants")
+class UserGrants(MethodView):
+    @require_scope("sessions:read")
+    @blp.arguments(IncludeRevokedSchema, location="query", unknown=RAISE)
+    @blp.response(200, GrantListSchema)
+    def get(self, query: dict[str, Any], user_id: str) -> dict[str, Any]:
+        found = grants.for_user(_user(user_id), include_revoked=query["include_revoked"])
+        items = [
+            {
+                "id": grant.id,
+                "client_id": client_id,
+                "scope": grant.scope,
+                "created_at": grant.created_at,
+                "auth_time": grant.auth_time,
+                "revoked_at": grant.revoked_at,
+            }
+            for grant, client_id in found
+        ]
+        return {"items": items, "total": len(items)}
+
+    @require_scope("sessions:write")
+    @blp.response(200, RevokedSchema)
+    def delete(self, user_id: str) -> dict[str, int]:
+        revoked = grants.revoke_all(_user(user_id), actor=caller().actor)
+        db.session.commit()
+        return {"revoked": revoked}
+
+
+@blp.route("/<user_id>/audit-events")
+class UserAuditEvents(MethodView):
+    @require_scope("audit:read")
+    @blp.arguments(PageQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, UserAuditPageSchema)
+    def get(self, query: dict[str, Any], user_id: str) -> dict[str, Any]:
+        user = _user(user_id)
+        found = audit.list_events(
+            user.tenant_id,
+            user_id=user.id,
+            limit=query["limit"],
+            cursor=query.get("cursor"),
+            offset=query.get("offset"),
+        )
+        return _page(found)
