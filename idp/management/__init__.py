@@ -6,18 +6,49 @@ management scopes. Errors are RFC 9457 problem+json (problems.py).
 
 from __future__ import annotations
 
+import http
+from typing import Any
+
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from marshmallow import Schema
+from marshmallow import fields
+
+from idp.management.problems import PROBLEM_JSON
 
 PREFIX = "/management/v1"
 
 
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error of this API is sent."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    errors = fields.Dict(metadata={"description": "Messages per field, for invalid input"})
+
+
 class ManagementApi(Api):
-    """flask-smorest's Api without its app-wide error handler: idp/__init__.py maps errors per
-    surface (problem+json here, HTML on pages, RFC 6749 on OAuth endpoints)."""
+    """flask-smorest's Api without its app-wide error handler (idp/error_handlers.py maps
+    errors per surface), documenting errors as the problem+json they are."""
+
+    ERROR_SCHEMA = ProblemSchema
 
     def _register_error_handlers(self) -> None:
         return None
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = ProblemSchema
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (RFC 9457 problem details)", "schema": ProblemSchema}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def init_management(app: Flask) -> ManagementApi:

@@ -20,3 +20,21 @@ class PageQuerySchema(Schema):
 class PageSchema(Schema):
     total = fields.Integer(required=True)
     next_cursor = fields.String(allow_none=True)
+
+
+class AuditEventSchema(Schema):
+    """One audit event (shared by /audit-events and /users/{id}/audit-events)."""
+
+    id = fields.Integer()
+    occurred_at = fields.AwareDateTime()
+    event_type = fields.String()
+    status = fields.String()
+    actor_type = fields.String()
+    actor_id = fields.String(allow_none=True)
+    user_id = fields.String(allow_none=True)
+    client_id = fields.String(allow_none=True)
+    ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    target_type = fields.String(allow_none=True)
+    target_id = fields.String(allow_none=True)
+    details = fields.Dict()

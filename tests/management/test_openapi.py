@@ -13,6 +13,7 @@ from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from idp import create_app
@@ -153,7 +154,7 @@ def test_api_honours_its_document(app: Flask, method: str, path: str) -> None:
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(
             headers={"Authorization": f"Bearer {key}"},
-            checks=[not_a_server_error, response_schema_conformance],
+            checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
         )
 
     check()

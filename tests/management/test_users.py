@@ -524,9 +524,9 @@ def test_audit_events_of_a_user_newest_first_with_cursor(app, client, admin):
     assert first["total"] == 5 and len(first["items"]) == 3
     assert first["items"][0]["event_type"] == "user.updated"
     assert set(first["items"][0]) == {
-        "id", "occurred_at", "event_type", "status", "actor_type", "actor_id", "client_id", "ip",
-        "details",
-    }  # fmt: skip
+        "id", "occurred_at", "event_type", "status", "actor_type", "actor_id", "user_id",
+        "client_id", "ip", "user_agent", "target_type", "target_id", "details",
+    }  # fmt: skip  (the same shape as /audit-events)
     second = client.get(
         url, query_string={"limit": 3, "cursor": first["next_cursor"]}, headers=admin
     ).get_json()

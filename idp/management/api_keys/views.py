@@ -43,6 +43,12 @@ class ApiKeys(MethodView):
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ApiKeyPageSchema)
     def get(self, page: dict[str, Any]) -> dict[str, Any]:
+        """List API keys
+
+        Needs `api-keys:read`. This tenant's keys, revoked and expired ones included, newest
+        first, paged by `limit` and `offset` only (`cursor` is ignored and `next_cursor` is
+        always null). The key itself is never shown, only its `prefix`.
+        """
         scope = select(ApiKey).where(ApiKey.tenant_id == tenant_id())
         total = db.session.scalar(select(func.count()).select_from(scope.subquery()))
         query = scope.order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
@@ -53,6 +59,12 @@ class ApiKeys(MethodView):
     @blp.arguments(ApiKeySchema)
     @blp.response(201, CreatedApiKeySchema)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Create an API key
+
+        Needs `api-keys:write`. The response holds the `key` itself, shown this once only: store it
+        now. A key cannot grant scopes its creator lacks (403); `tenants:*` scopes need a platform
+        key, and unknown scopes or a past `expires_at` are 422.
+        """
         current = caller()
         wanted = tenant_id()
         minted = api_keys.create(
@@ -74,10 +86,20 @@ class ApiKeyItem(MethodView):
     @require_scope("api-keys:read")
     @blp.response(200, ApiKeySchema)
     def get(self, key_id: str) -> ApiKey:
+        """Get an API key
+
+        Needs `api-keys:read`. The key itself is never shown, only its `prefix`. 404 for an unknown
+        id or a key of another tenant.
+        """
         return _get(key_id)
 
     @require_scope("api-keys:delete")
     @blp.response(204)
     def delete(self, key_id: str) -> None:
+        """Revoke an API key
+
+        Needs `api-keys:delete`. The key stops working at once and stays listed with `revoked_at`;
+        revoking it again is a no-op. 404 for an unknown id or a key of another tenant.
+        """
         api_keys.revoke(_get(key_id), actor=caller().actor)
         db.session.commit()

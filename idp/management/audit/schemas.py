@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from marshmallow import Schema
 from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import validate
 from marshmallow import validates_schema
 
+from idp.management.fields import AuditEventSchema
 from idp.management.fields import PageQuerySchema
 from idp.management.fields import PageSchema
 
@@ -33,22 +33,6 @@ class AuditQuerySchema(PageQuerySchema):
     def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "since" in data and "until" in data and data["since"] > data["until"]:
             raise ValidationError("must not be after to", field_name="from")
-
-
-class AuditEventSchema(Schema):
-    id = fields.Integer()
-    occurred_at = fields.AwareDateTime()
-    event_type = fields.String()
-    status = fields.String()
-    actor_type = fields.String()
-    actor_id = fields.String(allow_none=True)
-    user_id = fields.String(allow_none=True)
-    client_id = fields.String(allow_none=True)
-    ip = fields.String(allow_none=True)
-    user_agent = fields.String(allow_none=True)
-    target_type = fields.String(allow_none=True)
-    target_id = fields.String(allow_none=True)
-    details = fields.Dict()
 
 
 class AuditEventPageSchema(PageSchema):

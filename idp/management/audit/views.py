@@ -30,4 +30,10 @@ class AuditEvents(MethodView):
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, AuditEventPageSchema)
     def get(self, query: dict[str, Any]) -> Page[AuditEvent]:
+        """List audit events
+
+        Needs `audit:read`. The tenant's events, newest first, paged by `limit` plus `cursor` (the
+        previous page's `next_cursor`) or `offset`, not both. Filters: `event_type`, `status`,
+        `user_id`, `client_id`, `from` (inclusive) and `to` (exclusive); `from` after `to` is 422.
+        """
         return audit.list_events(tenant_id(), **query)

@@ -48,12 +48,24 @@ class Clients(MethodView):
     @blp.arguments(ClientQuerySchema, location="query")
     @blp.response(200, ClientPageSchema)
     def get(self, query: dict[str, Any]) -> Page[Client]:
+        """List clients
+
+        Needs `clients:read`. Newest first, paged by `limit` plus `cursor` (the previous page's
+        `next_cursor`) or `offset`, not both; `search` filters by name prefix, ignoring case.
+        Secrets are never shown.
+        """
         return clients.list_clients(tenant_id(), **query)
 
     @require_scope("clients:write")
     @blp.arguments(ClientCreateSchema)
     @blp.response(201, ClientWithSecretSchema)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Register a client
+
+        Needs `clients:write`. The public `client_id` is generated; for the secret auth methods the
+        response holds `client_secret`, shown this once only. Invalid metadata (redirect URIs, auth
+        method, grant types, lifetimes, ...) is 422 naming each field.
+        """
         registered = clients.create(tenant_id(), actor=caller().actor, **data)
         db.session.commit()
         return _with_secret(registered)
@@ -64,12 +76,23 @@ class ClientItem(MethodView):
     @require_scope("clients:read")
     @blp.response(200, ClientSchema)
     def get(self, client_id: str) -> Client:
+        """Get a client
+
+        Needs `clients:read`. Addressed by its public `client_id`; the secret is never shown.
+        404 for an unknown client or one of another tenant.
+        """
         return clients.get(tenant_id(), client_id)
 
     @require_scope("clients:write")
     @blp.arguments(ClientPatchSchema)
     @blp.response(200, ClientWithSecretSchema)
     def patch(self, changes: dict[str, Any], client_id: str) -> dict[str, Any]:
+        """Update a client
+
+        Needs `clients:write`. Only the fields sent change, checked under the rules of create (422).
+        A `client_secret` is returned, once, only when the new auth method needs a secret the
+        client did not have; 404 for a client of another tenant.
+        """
         client = clients.get(tenant_id(), client_id)
         registered = clients.update(client, actor=caller().actor, **changes)
         db.session.commit()
@@ -78,6 +101,11 @@ class ClientItem(MethodView):
     @require_scope("clients:delete")
     @blp.response(204)
     def delete(self, client_id: str) -> None:
+        """Delete a client
+
+        Needs `clients:delete`. Its grants, codes, tokens and consents are deleted with it, so its
+        tokens stop working at once. 404 for a client of another tenant.
+        """
         clients.delete(clients.get(tenant_id(), client_id), actor=caller().actor)
         db.session.commit()
 
@@ -87,6 +115,12 @@ class ClientSecret(MethodView):
     @require_scope("clients:write")
     @blp.response(200, ClientSecretSchema)
     def post(self, client_id: str) -> dict[str, str]:
+        """Rotate a client's secret
+
+        Needs `clients:write`. Issues a new `client_secret`, shown this once only; the old secret
+        stops working at once. 422 for public clients and clients that authenticate without a
+        secret; 404 for a client of another tenant.
+        """
         client = clients.get(tenant_id(), client_id)
         secret = clients.rotate_secret(client, actor=caller().actor)
         db.session.commit()

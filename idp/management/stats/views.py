@@ -21,4 +21,9 @@ class Stats(MethodView):
     @require_scope("stats:read")
     @blp.response(200, StatsSchema)
     def get(self) -> dict[str, dict[str, int]]:
+        """Get dashboard counts
+
+        Needs `stats:read`. The tenant's user counts (total, active, verified, MFA) and its
+        sign-ins and distinct signed-in users over the last 1, 7 and 30 days.
+        """
         return stats.tenant_stats(tenant_id())

@@ -48,6 +48,11 @@ class Tenants(MethodView):
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, TenantPageSchema)
     def get(self, page: dict[str, Any]) -> Page[Tenant]:
+        """List tenants
+
+        Needs a platform key with `tenants:read` (a tenant's own credential gets 403). Newest first,
+        paged by `limit` plus `cursor` (the previous page's `next_cursor`) or `offset`, not both.
+        """
         return tenants.list_tenants(**page)
 
     @platform_only
@@ -55,6 +60,11 @@ class Tenants(MethodView):
     @blp.arguments(TenantSchema)
     @blp.response(201, TenantSchema)
     def post(self, data: dict[str, Any]) -> Tenant:
+        """Create a tenant
+
+        Needs a platform key with `tenants:write`. The `slug` (lowercase letters, digits and
+        hyphens) is fixed once created; 409 if it is taken, 422 if it is invalid.
+        """
         tenant = tenants.create(data["slug"], data["name"], actor=caller().actor)
         db.session.commit()
         return tenant
@@ -66,6 +76,10 @@ class TenantItem(MethodView):
     @require_scope("tenants:read")
     @blp.response(200, TenantSchema)
     def get(self, tenant_id: str) -> Tenant:
+        """Get a tenant
+
+        Needs a platform key with `tenants:read`. 404 for an unknown id.
+        """
         return tenants.get(tenant_id)
 
     @platform_only
@@ -73,6 +87,11 @@ class TenantItem(MethodView):
     @blp.arguments(TenantPatchSchema)
     @blp.response(200, TenantSchema)
     def patch(self, changes: dict[str, Any], tenant_id: str) -> Tenant:
+        """Update a tenant
+
+        Needs a platform key with `tenants:write`. Changes `name`, `registration_enabled` or
+        `branding` (replaced as a whole); the slug cannot change. 422 for invalid fields.
+        """
         tenant = tenants.update(tenants.get(tenant_id), actor=caller().actor, **changes)
         db.session.commit()
         return tenant

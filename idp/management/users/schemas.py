@@ -6,6 +6,7 @@ from marshmallow import Schema
 from marshmallow import fields
 from marshmallow import validate
 
+from idp.management.fields import AuditEventSchema
 from idp.management.fields import PageQuerySchema
 from idp.management.fields import PageSchema
 
@@ -128,17 +129,5 @@ class RevokedSchema(Schema):
     revoked = fields.Integer(required=True)
 
 
-class UserAuditEventSchema(Schema):
-    id = fields.Integer()
-    occurred_at = fields.AwareDateTime()
-    event_type = fields.String()
-    status = fields.String()
-    actor_type = fields.String()
-    actor_id = fields.String(allow_none=True)
-    client_id = fields.String(allow_none=True)
-    ip = fields.String(allow_none=True)
-    details = fields.Dict()
-
-
 class UserAuditPageSchema(PageSchema):
-    items = fields.List(fields.Nested(UserAuditEventSchema), required=True)
+    items = fields.List(fields.Nested(AuditEventSchema), required=True)

@@ -56,6 +56,13 @@ class Users(MethodView):
     @blp.arguments(UserQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, UserPageSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """List users
+
+        Needs `users:read`. Newest first, paged by `limit` plus `cursor` (the previous page's
+        `next_cursor`) or `offset`, not both. Filters: `search` (e-mail or name prefix, ignoring
+        case), `email` (exact), `role`, `is_active`, `email_verified`, `created_from`/`created_to`;
+        unknown query parameters are 422.
+        """
         where = users.UserFilter(**{name: query.get(name) for name in FILTERS})
         found = users.list_users(
             tenant_id(),
@@ -70,6 +77,11 @@ class Users(MethodView):
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
     def post(self, data: dict[str, Any]) -> User:
+        """Create a user
+
+        Needs `users:write`. `id` optionally chooses the user's `sub`; `password`, if given, must
+        meet the password policy (422). 409 if the e-mail address or the id is already taken.
+        """
         chosen = data.pop("id", None)
         user = users.create(
             tenant_id(),
@@ -87,12 +99,22 @@ class UserItem(MethodView):
     @require_scope("users:read")
     @blp.response(200, UserSchema)
     def get(self, user_id: str) -> User:
+        """Get a user
+
+        Needs `users:read`. 404 for an unknown id or a user of another tenant.
+        """
         return _user(user_id)
 
     @require_scope("users:write")
     @blp.arguments(UserPatchSchema)
     @blp.response(200, UserSchema)
     def patch(self, changes: dict[str, Any], user_id: str) -> User:
+        """Update a user
+
+        Needs `users:write`. Only the fields sent change; a new e-mail address becomes unverified
+        unless `email_verified` is sent too. 409 if the new e-mail address is taken, 422 for invalid
+        fields, 404 for a user of another tenant.
+        """
         user = users.update(_user(user_id), changes, actor=caller().actor)
         db.session.commit()
         return user
@@ -100,6 +122,11 @@ class UserItem(MethodView):
     @require_scope("users:delete")
     @blp.response(204)
     def delete(self, user_id: str) -> None:
+        """Delete a user
+
+        Needs `users:delete`. A hard delete: the user's sessions, grants, tokens and credentials go
+        with it, and it cannot be undone. 404 for a user of another tenant.
+        """
         users.delete(_user(user_id), actor=caller().actor)
         db.session.commit()
 
@@ -110,6 +137,11 @@ class UserPassword(MethodView):
     @blp.arguments(PasswordSchema)
     @blp.response(204)
     def post(self, data: dict[str, Any], user_id: str) -> None:
+        """Set a user's password
+
+        Needs `users:write`. Replaces the password (422 if it breaks the password policy); existing
+        sessions and grants are kept. 404 for a user of another tenant.
+        """
         users.set_password(_user(user_id), data["password"], actor=caller().actor)
         db.session.commit()
 
@@ -120,6 +152,12 @@ class UserBlock(MethodView):
     @blp.arguments(BlockSchema)
     @blp.response(200, UserSchema)
     def post(self, data: dict[str, Any], user_id: str) -> User:
+        """Block a user
+
+        Needs `users:write`. The user can no longer sign in; every live session ends and every
+        grant is revoked, so its access and refresh tokens stop working at once. `reason` is kept
+        and shown as `blocked_reason`.
+        """
         user = users.block(_user(user_id), data["reason"], actor=caller().actor)
         db.session.commit()
         return user
@@ -130,6 +168,11 @@ class UserUnblock(MethodView):
     @require_scope("users:write")
     @blp.response(200, UserSchema)
     def post(self, user_id: str) -> User:
+        """Unblock a user
+
+        Needs `users:write`. The user may sign in again; sessions and grants ended by the block stay
+        ended. 404 for a user of another tenant.
+        """
         user = users.unblock(_user(user_id), actor=caller().actor)
         db.session.commit()
         return user
@@ -141,12 +184,22 @@ class UserSessions(MethodView):
     @blp.arguments(IncludeRevokedSchema, location="query", unknown=RAISE)
     @blp.response(200, SessionListSchema)
     def get(self, query: dict[str, Any], user_id: str) -> dict[str, Any]:
+        """List a user's sessions
+
+        Needs `sessions:read`. The user's browser sessions, newest first, not paged; only live ones
+        unless `include_revoked=true`, which adds ended and expired ones.
+        """
         found = sessions.for_user(_user(user_id), include_revoked=query["include_revoked"])
         return {"items": found, "total": len(found)}
 
     @require_scope("sessions:write")
     @blp.response(200, RevokedSchema)
     def delete(self, user_id: str) -> dict[str, int]:
+        """End all of a user's sessions
+
+        Needs `sessions:write`. Ends every live browser session and revokes the grants made through
+        them (offline_access grants outlive their session); returns how many sessions ended.
+        """
         ended = sessions.end_all(_user(user_id), actor=caller().actor)
         db.session.commit()
         return {"revoked": ended}
@@ -157,6 +210,12 @@ class UserSessionItem(MethodView):
     @require_scope("sessions:write")
     @blp.response(204)
     def delete(self, user_id: str, session_id: str) -> None:
+        """End one session of a user
+
+        Needs `sessions:write`. Ends the session and revokes the grants made through it, except
+        offline_access ones; a session already over is left as it is. 404 if the session is not
+        this user's.
+        """
         session = sessions.get_for_user(_user(user_id), session_id)
         sessions.end_if_live(session, actor=caller().actor)
         db.session.commit()
@@ -168,6 +227,11 @@ class UserGrants(MethodView):
     @blp.arguments(IncludeRevokedSchema, location="query", unknown=RAISE)
     @blp.response(200, GrantListSchema)
     def get(self, query: dict[str, Any], user_id: str) -> dict[str, Any]:
+        """List a user's grants
+
+        Needs `sessions:read`. The user's grants (token families) per client, newest first, not
+        paged; only active ones unless `include_revoked=true`.
+        """
         found = grants.for_user(_user(user_id), include_revoked=query["include_revoked"])
         items = [
             {
@@ -185,6 +249,11 @@ class UserGrants(MethodView):
     @require_scope("sessions:write")
     @blp.response(200, RevokedSchema)
     def delete(self, user_id: str) -> dict[str, int]:
+        """Revoke all of a user's grants
+
+        Needs `sessions:write`. Every active grant is revoked, so its access and refresh tokens
+        stop working at once; browser sessions stay. Returns how many grants were revoked.
+        """
         revoked = grants.revoke_all(_user(user_id), actor=caller().actor)
         db.session.commit()
         return {"revoked": revoked}
@@ -196,6 +265,12 @@ class UserAuditEvents(MethodView):
     @blp.arguments(PageQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, UserAuditPageSchema)
     def get(self, query: dict[str, Any], user_id: str) -> dict[str, Any]:
+        """List a user's audit events
+
+        Needs `audit:read`. The events about this user, newest first, paged by `limit` plus
+        `cursor` (the previous page's `next_cursor`) or `offset`, not both. 404 for a user of
+        another tenant.
+        """
         user = _user(user_id)
         found = audit.list_events(
             user.tenant_id,
