@@ -526,7 +526,7 @@ def test_audit_events_of_a_user_newest_first_with_cursor(app, client, admin):
     assert set(first["items"][0]) == {
         "id", "occurred_at", "event_type", "status", "actor_type", "actor_id", "user_id",
         "client_id", "ip", "user_agent", "target_type", "target_id", "details",
-    }  # fmt: skip  (the same shape as /audit-events)
+    }  # fmt: skip
     second = client.get(
         url, query_string={"limit": 3, "cursor": first["next_cursor"]}, headers=admin
     ).get_json()
