@@ -11,8 +11,8 @@ from authlib.oauth2.rfc6749 import UnauthorizedClientError
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
-from flask import request as flask_request
 
+from idp import web
 from idp.extensions import db
 from idp.models import AuthorizationCode
 from idp.models import Client
@@ -26,12 +26,8 @@ from idp.services import grants as grant_service
 
 
 def request_actor(client: Client | None = None) -> audit.Actor:
-    return audit.Actor(
-        "client" if client is not None else "anonymous",
-        client.client_id if client is not None else None,
-        ip=flask_request.remote_addr,
-        user_agent=flask_request.user_agent.string,
-    )
+    """The calling client, as audit events name it."""
+    return web.actor("client", client.client_id) if client is not None else web.actor()
 
 
 class RequestNotSupportedError(OAuth2Error):

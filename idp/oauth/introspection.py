@@ -23,8 +23,8 @@ from idp.models import Client
 from idp.models import User
 from idp.oauth import client_auth
 from idp.oauth import subjects
+from idp.oauth.form_posts import check_form_post
 from idp.oauth.revocation import MAX_TOKEN_LENGTH
-from idp.oauth.revocation import check_form
 from idp.oauth.server import authorization
 from idp.oauth.verification import InvalidToken
 from idp.oauth.verification import verify_access_token
@@ -111,7 +111,7 @@ class TokenIntrospection(IntrospectionEndpoint):
 def introspect() -> Response:
     oauth_request = authorization.create_oauth2_request(None)
     try:
-        check_form("introspection")
+        check_form_post(body_only=("token",))
     except InvalidRequestError as error:
         refused: Response = authorization.handle_error_response(oauth_request, error)
         return refused

@@ -17,13 +17,13 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Blueprint
 from flask import Response
-from flask import request as flask_request
 
 from idp.extensions import csrf
 from idp.extensions import db
 from idp.models import Client
 from idp.models import RefreshToken
 from idp.oauth import client_auth
+from idp.oauth.form_posts import check_form_post
 from idp.oauth.grants import request_actor
 from idp.oauth.server import authorization
 from idp.oauth.verification import InvalidToken
@@ -64,16 +64,6 @@ def find_token(value: str) -> FoundToken | None:
             return None
     record = grants.find_refresh_token(value)
     return FoundToken("refresh_token", record=record) if record is not None else None
-
-
-def check_form(kind: str) -> None:
-    """RFC 7009 §2.1 / RFC 7662 §2.1: form-encoded POST body, each parameter once."""
-    if flask_request.mimetype != "application/x-www-form-urlencoded":
-        raise InvalidRequestError("Send the parameters form-encoded")
-    if "token" in flask_request.args:
-        raise InvalidRequestError("Send the token in the request body")
-    if any(len(flask_request.form.getlist(k)) > 1 for k in flask_request.form):
-        raise InvalidRequestError(f"Repeated parameter in the {kind} request")
 
 
 class TokenRevocation(RevocationEndpoint):
@@ -122,7 +112,7 @@ class TokenRevocation(RevocationEndpoint):
 def revoke() -> Response:
     oauth_request = authorization.create_oauth2_request(None)
     try:
-        check_form("revocation")
+        check_form_post(body_only=("token",))
     except InvalidRequestError as error:
         refused: Response = authorization.handle_error_response(oauth_request, error)
         return refused

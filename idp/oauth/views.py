@@ -36,6 +36,7 @@ from idp.oauth import grants
 from idp.oauth import interaction
 from idp.oauth import request_options
 from idp.oauth import subjects
+from idp.oauth.form_posts import check_form_post
 from idp.oauth.server import authorization
 from idp.oauth.verification import InvalidToken
 from idp.oauth.verification import verify_access_token
@@ -206,27 +207,15 @@ TOKEN_PARAMETERS = (
 )
 
 
-def check_token_request_shape() -> str | None:
-    """RFC 6749 §3.2 / §5.2: parameters come form-encoded in the body, once each, and
-    grant_type is required. Returns what is wrong, or None."""
-    if request.mimetype != "application/x-www-form-urlencoded":
-        return "Send the parameters form-encoded"
-    if any(name in request.args for name in TOKEN_PARAMETERS):
-        return "Send the parameters in the request body"
-    repeated = [k for k in request.form if k != "resource" and len(request.form.getlist(k)) > 1]
-    if repeated:
-        return f"Repeated parameter {repeated[0]}"
-    if not request.form.get("grant_type"):
-        return "Missing grant_type"
-    return None
-
-
 @bp.post("/token")
 def token() -> Response:
-    problem = check_token_request_shape()
-    if problem:
+    try:
+        check_form_post(body_only=TOKEN_PARAMETERS)
+        if not request.form.get("grant_type"):
+            raise InvalidRequestError("Missing grant_type")
+    except InvalidRequestError as error:
         oauth_request = authorization.create_oauth2_request(None)
-        return authorization.handle_error_response(oauth_request, InvalidRequestError(problem))
+        return authorization.handle_error_response(oauth_request, error)
     response = authorization.create_token_response()
     db.session.commit()  # a redeemed or replayed code is recorded even when the answer is an error
     return response
@@ -241,10 +230,7 @@ CLIENT_AUTH_PARAMETERS = ("client_secret", "client_assertion", "client_assertion
 def pushed_authorization_request() -> Response:
     oauth_request = authorization.create_oauth2_request(None)
     try:
-        if request.mimetype != "application/x-www-form-urlencoded":
-            raise InvalidRequestError("Send the parameters form-encoded")
-        if any(len(request.form.getlist(k)) > 1 for k in request.form):
-            raise InvalidRequestError("Repeated parameter")
+        check_form_post(body_only=TOKEN_PARAMETERS)
         client = authorization.authenticate_client(
             oauth_request, grants.TOKEN_ENDPOINT_AUTH_METHODS, endpoint="par"
         )
