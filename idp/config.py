@@ -43,7 +43,8 @@ class Settings:
     # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (0: trust none).
     trusted_proxies: int = 0
     rate_limits_enabled: bool = True
-    login_rate_limit: str = "10/minute"
+    login_rate_limit: str = "10/minute"  # per client IP
+    login_account_rate_limit: str = "20/hour"  # per e-mail address, whatever the IP
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod

@@ -40,6 +40,15 @@ def _login_rate_limit() -> str:
     return runtime.settings().login_rate_limit
 
 
+def _account_rate_limit() -> str:
+    return runtime.settings().login_account_rate_limit
+
+
+def _account_key() -> str:
+    """Guesses against one account from many addresses share one budget."""
+    return "login-account:" + users.normalize_email(request.form.get("email", "")[:MAX_FIELD])
+
+
 @bp.get("/")
 def home() -> str:
     return render_template("home.html", user=web.current_user())
@@ -47,6 +56,7 @@ def home() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_rate_limit, methods=["POST"])
+@limiter.limit(_account_rate_limit, key_func=_account_key, methods=["POST"])
 def login() -> Response | str | tuple[str, int]:
     pending = interaction.load(request.args.get("interaction_id"))
     client = _client_of(pending)

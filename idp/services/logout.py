@@ -174,6 +174,12 @@ def claim_due(*, limit: int = 50) -> list[Delivery]:
     ).all()
     claimed = []
     for row in candidates:
+        if row.created_at + LOGOUT_TOKEN_LIFETIME <= now:
+            # The RP would refuse the expired token (spec §2.6): give up rather than send it.
+            row.failed_at = now
+            row.last_error = "logout token expired before it could be delivered"
+            _audit_given_up(row)
+            continue
         won = db.session.execute(  # type: ignore[attr-defined]
             update(BackchannelLogout)
             .where(

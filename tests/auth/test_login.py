@@ -145,3 +145,19 @@ def test_password_guessing_is_rate_limited(app, client):
     assert statuses[:10] == [200] * 10
     assert statuses[10] == 429
     assert client.get("/login").status_code == 200  # reading the page is not limited
+
+
+def test_guesses_against_one_account_are_limited_across_addresses(app, client):
+    make_user(app)
+    token = csrf_token(client.get("/login").text)
+    statuses = []
+    for i in range(21):
+        statuses.append(
+            client.post(
+                "/login",
+                data={"email": "alice@example.com", "password": f"guess {i}", "csrf_token": token},
+                environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"},
+            ).status_code
+        )
+    assert statuses[:20] == [200] * 20
+    assert statuses[20] == 429

@@ -735,3 +735,33 @@ def test_http_poster_sends_a_form_and_never_follows_redirects(rp_server):
 def test_http_poster_refuses_other_schemes():
     with pytest.raises(ValueError):
         logout_service.post("file:///etc/passwd", {"logout_token": "x"}, 5)
+
+
+def test_rows_whose_logout_token_expired_are_given_up_not_sent(app, frozen_clock, monkeypatch):
+    from idp.extensions import db
+    from idp.models import BackchannelLogout
+    from idp.services import logout as logout_service
+    from tests.factories import make_client as _make_client
+
+    rp = _make_client(app, backchannel_logout_uri="https://rp.example.com/bc")
+    with app.app_context():
+        from idp.models import Client
+
+        client_row = db.session.scalar(db.select(Client).where(Client.client_id == rp.client_id))
+        db.session.add(
+            BackchannelLogout(
+                client_id=client_row.id,
+                logout_uri="https://rp.example.com/bc",
+                logout_token="x.y.z",
+            )
+        )
+        db.session.commit()
+    frozen_clock.advance(minutes=3)
+    sent = []
+    monkeypatch.setattr(logout_service, "post", lambda *a, **k: sent.append(a) or 200)
+    with app.app_context():
+        assert logout_service.claim_due() == []
+        db.session.commit()
+        row = db.session.scalar(db.select(BackchannelLogout))
+        assert row.failed_at is not None and "expired" in row.last_error
+    assert sent == []
