@@ -42,6 +42,7 @@ class Settings:
     argon2_parallelism: int = 1
     # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (0: trust none).
     trusted_proxies: int = 0
+    allow_internal_callbacks: bool | None = None  # None: only when the issuer is on loopback
     rate_limits_enabled: bool = True
     login_rate_limit: str = "10/minute"  # per client IP
     login_account_rate_limit: str = "20/hour"  # per e-mail address, whatever the IP
@@ -57,6 +58,9 @@ class Settings:
             secret_key=env.get("IDP_SECRET_KEY") or None,
             redis_url=env.get("IDP_REDIS_URL") or None,
             smtp_url=env.get("IDP_SMTP_URL") or None,
+            allow_internal_callbacks=(env.get("IDP_ALLOW_INTERNAL_CALLBACKS") or "").lower()
+            in ("1", "true", "yes")
+            or None,
             trusted_proxies=int(env.get("IDP_TRUSTED_PROXIES", cls.trusted_proxies)),
             refresh_token_reuse_grace=int(
                 env.get("IDP_REFRESH_TOKEN_REUSE_GRACE", cls.refresh_token_reuse_grace)
@@ -82,6 +86,13 @@ class Settings:
             database_url=database_url,
             secret_key=secret_key,
         )
+
+    @property
+    def internal_callbacks_allowed(self) -> bool:
+        """May jwks_uri and back-channel logout reach loopback and private addresses?"""
+        if self.allow_internal_callbacks is not None:
+            return self.allow_internal_callbacks
+        return urlsplit(self.issuer).hostname in ("localhost", "127.0.0.1", "::1")
 
     @property
     def https(self) -> bool:

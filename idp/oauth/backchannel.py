@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from flask import Flask
 
 from idp import clock
+from idp import runtime
 from idp.extensions import db
+from idp.outbound import check_destination
 from idp.services import logout
 
 log = logging.getLogger(__name__)
@@ -33,11 +35,22 @@ class Report:
     failed: int = 0
 
 
+def _public_poster(allow_internal: bool) -> logout.Poster:
+    """logout.post, refusing non-public destinations (see idp.outbound)."""
+
+    def post(url: str, data: dict[str, str], timeout: float) -> int:
+        check_destination(url, allow_internal=allow_internal)
+        return logout.post(url, data, timeout)  # looked up now: tests may replace it
+
+    return post
+
+
 def deliver_due(*, poster: logout.Poster | None = None) -> Report:
     """One pass over the due rows: claim them (committed, so other workers skip them), then
     POST each one with no transaction open and commit its result."""
     deliveries = logout.claim_due()
     db.session.commit()
+    poster = poster or _public_poster(runtime.settings().internal_callbacks_allowed)
     delivered = retrying = failed = 0
     for delivery in deliveries:
         outcome = logout.send(delivery, poster=poster)

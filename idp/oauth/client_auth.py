@@ -49,6 +49,8 @@ from idp import runtime
 from idp import security
 from idp.models import Client
 from idp.models import client as client_model
+from idp.outbound import DestinationRefused
+from idp.outbound import check_destination
 from idp.services import client_assertions
 
 ASSERTION_TYPE = JWTBearerClientAssertion.CLIENT_ASSERTION_TYPE
@@ -253,8 +255,10 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 def fetch_jwks(uri: str) -> list[Key]:
     """GET a client's JWK Set: http(s) only, no redirects, 5 s timeout, 64 KiB at most."""
-    if urlsplit(uri).scheme not in ("https", "http"):
-        raise invalid_client("The client's jwks_uri is not http(s)")
+    try:
+        check_destination(uri, allow_internal=runtime.settings().internal_callbacks_allowed)
+    except DestinationRefused:
+        raise invalid_client("The client's jwks_uri is not reachable from here") from None
     request = urllib.request.Request(uri, headers={"Accept": "application/json"})  # noqa: S310
     try:
         with _opener.open(request, timeout=JWKS_TIMEOUT) as response:
