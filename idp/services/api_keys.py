@@ -15,6 +15,7 @@ from idp import security
 from idp.extensions import db
 from idp.models import ApiKey
 from idp.services import audit
+from idp.services import keyset
 
 KEY_PREFIX = "idp_"
 SCOPES = (
@@ -115,3 +116,18 @@ def revoke(record: ApiKey, *, actor: audit.Actor) -> None:
             target_type="api_key",
             target_id=record.id,
         )
+
+
+def list_keys(
+    tenant_id: str | None, *, limit: int, cursor: str | None = None, offset: int | None = None
+) -> keyset.Page[ApiKey]:
+    """The keys of a tenant (or the platform keys for `None`), newest first."""
+    owner = ApiKey.tenant_id.is_(None) if tenant_id is None else ApiKey.tenant_id == tenant_id
+    return keyset.paginate(
+        select(ApiKey).where(owner),
+        at=ApiKey.created_at,
+        key=ApiKey.id,
+        limit=limit,
+        cursor=cursor,
+        offset=offset,
+    )

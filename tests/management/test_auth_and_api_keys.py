@@ -149,3 +149,19 @@ def test_openapi_document_is_served(client):
     response = client.get("/management/v1/openapi.json")
     assert response.status_code == 200
     assert "/management/v1/api-keys" in response.get_json()["paths"]
+
+
+def test_api_key_list_walks_every_key_once_by_cursor(app, client):
+    admin = make_api_key(app, "*")
+    for _ in range(4):
+        make_api_key(app, "users:read")
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get(URL, query_string=query, headers=bearer(admin)).get_json()
+        assert page["total"] == 5
+        seen += [k["id"] for k in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == 5

@@ -6,8 +6,6 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import func
-from sqlalchemy import select
 
 from idp import errors
 from idp.extensions import db
@@ -42,18 +40,16 @@ class ApiKeys(MethodView):
     @require_scope("api-keys:read")
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ApiKeyPageSchema)
-    def get(self, page: dict[str, Any]) -> dict[str, Any]:
+    def get(self, page: dict[str, Any]) -> Any:
         """List API keys
 
         Needs `api-keys:read`. This tenant's keys, revoked and expired ones included, newest
-        first, paged by `limit` and `offset` only (`cursor` is ignored and `next_cursor` is
-        always null). The key itself is never shown, only its `prefix`.
+        first, paged by `limit` plus `cursor` (from `next_cursor`) or `offset`. The key itself
+        is never shown, only its `prefix`.
         """
-        scope = select(ApiKey).where(ApiKey.tenant_id == tenant_id())
-        total = db.session.scalar(select(func.count()).select_from(scope.subquery()))
-        query = scope.order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
-        items = db.session.scalars(query.offset(page.get("offset", 0)).limit(page["limit"]))
-        return {"items": list(items), "total": total, "next_cursor": None}
+        return api_keys.list_keys(
+            tenant_id(), limit=page["limit"], cursor=page.get("cursor"), offset=page.get("offset")
+        )
 
     @require_scope("api-keys:write")
     @blp.arguments(ApiKeySchema)
