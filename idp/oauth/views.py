@@ -31,6 +31,7 @@ from idp import web
 from idp.extensions import csrf
 from idp.extensions import db
 from idp.oauth import claims
+from idp.oauth import decision
 from idp.oauth import discovery
 from idp.oauth import grants
 from idp.oauth import interaction
@@ -99,35 +100,34 @@ def _authorize(
     except OAuth2Error as error:
         return _authorization_error(oauth_request, error, grant_redirect_uri(oauth_request))
 
-    prompts = options.prompts
     decided = pending is not None and pending.decided_by(user.id if user is not None else None)
-    login_done = decided and pending is not None and pending.login_at is not None
-    stale = (
-        session is not None
-        and options.max_age is not None
-        and clock.epoch() - int(session.auth_time.timestamp()) > options.max_age
+    scopes = scope_to_list(oauth_request.scope) or []
+    step = decision.next_step(
+        decision.Facts(
+            signed_in=user is not None,
+            seconds_since_auth=clock.epoch() - int(session.auth_time.timestamp())
+            if session is not None
+            else None,
+            signed_in_subject=subjects.subject_for(user, grant.client) if user else None,
+            prompts=options.prompts,
+            max_age=options.max_age,
+            hinted_subject=options.hinted_subject,
+            login_done_here=decided and pending is not None and pending.login_at is not None,
+            consent_decision=pending.consent if decided and pending is not None else None,
+            consent_remembered=user is not None
+            and not consent.is_needed(user, grant.client, scopes),
+        )
     )
-    other_user = (
-        user is not None
-        and options.hinted_subject is not None
-        and options.hinted_subject != subjects.subject_for(user, grant.client)
-    )
-    if user is None or (
-        not login_done and (stale or other_user or prompts & {"login", "select_account"})
-    ):
-        if "none" in prompts:
+    silent = "none" in options.prompts  # prompt=none never shows a page
+    if step is decision.Step.LOGIN:
+        if silent:
             return _authorization_error(oauth_request, LoginRequiredError(), grant.redirect_uri)
         return _hand_off(oauth_request, pending, "auth.login")
-
-    if decided and pending is not None and pending.consent == "deny":
+    if step is decision.Step.DENIED:
         error = AccessDeniedError("The user denied the request")
         return _authorization_error(oauth_request, error, grant.redirect_uri)
-    scopes = scope_to_list(oauth_request.scope) or []
-    consent_given = decided and pending is not None and pending.consent == "allow"
-    if not consent_given and (
-        consent.is_needed(user, grant.client, scopes) or "consent" in prompts
-    ):
-        if "none" in prompts:
+    if step is decision.Step.CONSENT:
+        if silent:
             return _authorization_error(oauth_request, ConsentRequiredError(), grant.redirect_uri)
         return _hand_off(oauth_request, pending, "auth.consent")
 
