@@ -31,6 +31,7 @@ from idp.config import Settings  # noqa: E402
 from idp.extensions import db  # noqa: E402
 from idp.models import User  # noqa: E402
 from idp.services import api_keys  # noqa: E402
+from idp.services import maintenance  # noqa: E402
 from idp.services import tenants  # noqa: E402
 
 URL = "/management/v1/users"
@@ -95,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--no-analyze", action="store_true", help="skip ANALYZE (before/after)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -111,6 +113,9 @@ def main() -> None:
             print(f"inserted {args.users} users in {time.perf_counter() - began:.1f} s")
             key = api_keys.create("bench", ["users:read"], tenant_id=None).key
             db.session.commit()
+            if not args.no_analyze:  # what `idp purge` (cron) or a restart does
+                maintenance.refresh_statistics()
+                db.session.commit()
         http = app.test_client()
         headers = {"Authorization": f"Bearer {key}"}
 

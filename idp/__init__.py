@@ -104,6 +104,9 @@ def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # Every LIKE we run compares lowercased values, so case-sensitive LIKE loses nothing and
+    # lets SQLite use an index for prefix searches.
+    cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
 
 

@@ -68,6 +68,11 @@ def initialize() -> None:
     tenants.ensure_default()
     signing_keys.ensure_keys()
     db.session.commit()
+    if db.engine.dialect.name == "sqlite":  # PostgreSQL keeps its own statistics
+        from idp.services import maintenance
+
+        maintenance.refresh_statistics()
+        db.session.commit()
 
 
 def _tenant_id(slug: str | None) -> str:
@@ -435,6 +440,8 @@ def purge_command(as_json: bool) -> None:
     from idp.services import maintenance
 
     counts = maintenance.purge_expired()
+    db.session.commit()
+    maintenance.refresh_statistics()
     db.session.commit()
     _emit(as_json, counts, ", ".join(f"{k}: {v}" for k, v in counts.items()))
 

@@ -8,6 +8,8 @@ from sqlalchemy import Index
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import func
+from sqlalchemy import text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
@@ -24,6 +26,20 @@ class User(db.Model):
     __table_args__ = (
         UniqueConstraint("tenant_id", "email_normalized"),
         Index("ix_users_tenant_created", "tenant_id", "created_at"),
+        # Prefix search (`search=`): LIKE 'abc%' on lowercased values. PostgreSQL needs the
+        # pattern operator class; SQLite uses these with PRAGMA case_sensitive_like.
+        Index(
+            "ix_users_tenant_email_prefix",
+            "tenant_id",
+            "email_normalized",
+            postgresql_ops={"email_normalized": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_users_tenant_name_prefix",
+            "tenant_id",
+            func.lower(text("name")),
+            postgresql_ops={"lower_1": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
