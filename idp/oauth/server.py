@@ -57,6 +57,7 @@ def init_oauth(app: Flask) -> None:
 
     authorization.init_app(app, query_client=clients.get_by_client_id, save_token=_save_token)
     client_auth.install(authorization)
-    # Registered per app; when several apps share this server, the first registration answers.
-    authorization.register_endpoint(TokenRevocation)
-    authorization.register_endpoint(TokenIntrospection)
+    # Once per process: several apps (tests) share this server.
+    for endpoint in (TokenRevocation, TokenIntrospection):
+        if endpoint.ENDPOINT_NAME not in authorization._endpoints:
+            authorization.register_endpoint(endpoint)
