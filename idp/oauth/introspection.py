@@ -23,9 +23,8 @@ from idp.models import Client
 from idp.models import User
 from idp.oauth import client_auth
 from idp.oauth import subjects
-from idp.oauth.form_posts import check_form_post
 from idp.oauth.revocation import MAX_TOKEN_LENGTH
-from idp.oauth.server import authorization
+from idp.oauth.server import client_post_response
 from idp.oauth.verification import InvalidToken
 from idp.oauth.verification import verify_access_token
 from idp.services import clients
@@ -109,12 +108,4 @@ class TokenIntrospection(IntrospectionEndpoint):
 
 @bp.post("/introspect")
 def introspect() -> Response:
-    oauth_request = authorization.create_oauth2_request(None)
-    try:
-        check_form_post(body_only=("token",))
-    except InvalidRequestError as error:
-        refused: Response = authorization.handle_error_response(oauth_request, error)
-        return refused
-    response: Response = authorization.create_endpoint_response(TokenIntrospection.ENDPOINT_NAME)
-    db.session.commit()  # the assertion's jti, when the client authenticated with one
-    return response
+    return client_post_response(TokenIntrospection.ENDPOINT_NAME)

@@ -19,13 +19,11 @@ from flask import Blueprint
 from flask import Response
 
 from idp.extensions import csrf
-from idp.extensions import db
 from idp.models import Client
 from idp.models import RefreshToken
 from idp.oauth import client_auth
-from idp.oauth.form_posts import check_form_post
 from idp.oauth.grants import request_actor
-from idp.oauth.server import authorization
+from idp.oauth.server import client_post_response
 from idp.oauth.verification import InvalidToken
 from idp.oauth.verification import decode_access_token
 from idp.services import access_tokens
@@ -110,12 +108,4 @@ class TokenRevocation(RevocationEndpoint):
 
 @bp.post("/revoke")
 def revoke() -> Response:
-    oauth_request = authorization.create_oauth2_request(None)
-    try:
-        check_form_post(body_only=("token",))
-    except InvalidRequestError as error:
-        refused: Response = authorization.handle_error_response(oauth_request, error)
-        return refused
-    response: Response = authorization.create_endpoint_response(TokenRevocation.ENDPOINT_NAME)
-    db.session.commit()  # the revocation, and the assertion's jti when one was used
-    return response
+    return client_post_response(TokenRevocation.ENDPOINT_NAME)

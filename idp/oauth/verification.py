@@ -11,8 +11,6 @@ from joserfc.errors import JoseError
 
 from idp import clock
 from idp import runtime
-from idp.extensions import db
-from idp.models import Client
 from idp.models import Grant
 from idp.models import User
 from idp.oauth.tokens import ACCESS_TOKEN_TYP
@@ -79,10 +77,10 @@ def verify_access_token(token: str) -> VerifiedAccessToken:
         grant = grants.active_grant(str(grant_id))
         if grant is None:
             raise InvalidToken("revoked")
-        user = db.session.get(User, grant.user_id)
+        user = grant.user
         if user is None or not user.can_sign_in:
             raise InvalidToken("for an inactive user")
-        client = db.session.get(Client, grant.client_id)
+        client = grant.client
     else:
         client = clients.get_by_client_id(str(claims.get("client_id", "")))
     if client is None or not client.is_active:

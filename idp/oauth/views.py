@@ -39,9 +39,9 @@ from idp.oauth import request_options
 from idp.oauth import subjects
 from idp.oauth.form_posts import check_form_post
 from idp.oauth.server import authorization
+from idp.oauth.server import query_client
 from idp.oauth.verification import InvalidToken
 from idp.oauth.verification import verify_access_token
-from idp.services import clients
 from idp.services import consent
 from idp.services import par
 
@@ -74,7 +74,7 @@ def resume(interaction_id: str) -> Response | tuple[str, int]:
 def _authorize(
     oauth_request: OAuth2Request, pending: interaction.Interaction | None
 ) -> Response | tuple[str, int]:
-    client = clients.get_by_client_id(oauth_request.payload.client_id or "")
+    client = query_client(oauth_request.payload.client_id)
     pushed = False
     if pending is None and client is not None:
         request_uri = str(oauth_request.payload.data.get("request_uri") or "")
@@ -149,7 +149,7 @@ def _prepared_request(params: dict[str, str]) -> OAuth2Request:
 def grant_redirect_uri(oauth_request: OAuth2Request) -> str | None:
     """The redirect_uri, if it was already matched to the client (authlib sets it on errors
     after that check; a later error of ours may use it too)."""
-    client = clients.get_by_client_id(oauth_request.payload.client_id or "")
+    client = query_client(oauth_request.payload.client_id)
     uri = oauth_request.payload.redirect_uri
     return uri if client is not None and uri and client.check_redirect_uri(uri) else None
 
