@@ -26,6 +26,9 @@ CONTENT_SECURITY_POLICY = (
 def create_app(config: Settings | None = None) -> Flask:
     """Build the app. Tests pass a Settings; production reads IDP_* variables."""
     from idp import runtime
+    from idp.auth.mfa import bp as mfa_bp
+    from idp.auth.passkeys import bp as passkeys_bp
+    from idp.auth.registration import bp as registration_bp
     from idp.auth.views import bp as auth_bp
     from idp.extensions import csrf
     from idp.extensions import db
@@ -76,10 +79,16 @@ def create_app(config: Settings | None = None) -> Flask:
     app.register_blueprint(revocation_bp)
     app.register_blueprint(introspection_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(mfa_bp)
+    app.register_blueprint(passkeys_bp)
+    app.register_blueprint(registration_bp)
     app.register_blueprint(logout_bp)
     from idp.management import init_management
 
     init_management(app)
+    from idp.account import init_account
+
+    init_account(app)
     error_handlers.register(app)
     app.after_request(_security_headers)
     if settings.trusted_proxies:

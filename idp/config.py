@@ -46,6 +46,23 @@ class Settings:
     rate_limits_enabled: bool = True
     login_rate_limit: str = "10/minute"  # per client IP
     login_account_rate_limit: str = "20/hour"  # per e-mail address, whatever the IP
+    # Mail: without IDP_SMTP_URL, messages are written to the log (the demo still works).
+    mail_from: str = "IdP <no-reply@localhost>"
+    # Accounts: e-mail codes and links, password resets.
+    email_code_lifetime: int = 5 * 60
+    email_code_max_attempts: int = 5
+    email_link_lifetime: int = 24 * 3600
+    password_reset_lifetime: int = 30 * 60
+    password_min_length: int = 8
+    password_min_score: int = 3  # zxcvbn 0..4; 3 = "safely unguessable"
+    # Progressive lockout: after `lockout_threshold` consecutive failures (password or second
+    # factor), sign-in is refused for lockout_base_seconds, doubling per further failure.
+    lockout_threshold: int = 5
+    lockout_base_seconds: int = 60
+    lockout_max_seconds: int = 3600
+    mfa_challenge_lifetime: int = 5 * 60  # between the password and the second factor
+    trusted_device_days: int = 30
+    webauthn_challenge_lifetime: int = 5 * 60
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -58,6 +75,8 @@ class Settings:
             secret_key=env.get("IDP_SECRET_KEY") or None,
             redis_url=env.get("IDP_REDIS_URL") or None,
             smtp_url=env.get("IDP_SMTP_URL") or None,
+            mail_from=env.get("IDP_MAIL_FROM", cls.mail_from),
+            trusted_device_days=int(env.get("IDP_TRUSTED_DEVICE_DAYS", cls.trusted_device_days)),
             allow_internal_callbacks=(env.get("IDP_ALLOW_INTERNAL_CALLBACKS") or "").lower()
             in ("1", "true", "yes")
             or None,

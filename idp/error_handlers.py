@@ -42,6 +42,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response:
+        if _is_api():
+            return problem(400, "CSRF token missing or invalid", "Send the page's X-CSRFToken.")
         return _render(
             "invalid_request", "The form has expired. Go back, reload and try again.", 400
         )
@@ -53,7 +55,8 @@ def register(app: Flask) -> None:
             return _render(exc.type, exc.detail, exc.status)
         headers = {}
         if isinstance(exc, errors.AuthenticationFailed):
-            headers["WWW-Authenticate"] = 'Bearer realm="management"'
+            realm = "account" if request.path.startswith("/account/") else "management"
+            headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
         if isinstance(exc, errors.RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
         return problem(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint
 from flask import Response
 from flask import redirect
@@ -11,19 +9,17 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
-from idp import clock
 from idp import errors
 from idp import runtime
 from idp import web
+from idp.auth import signin
 from idp.extensions import db
 from idp.extensions import limiter
 from idp.models import Client
 from idp.oauth import claims
 from idp.oauth import interaction
-from idp.oauth.logout import end_and_notify
 from idp.services import clients
 from idp.services import consent
-from idp.services import sessions
 from idp.services import tenants
 from idp.services import users
 
@@ -60,7 +56,10 @@ def home() -> str:
 def login() -> Response | str | tuple[str, int]:
     pending = interaction.load(request.args.get("interaction_id"))
     client = _client_of(pending)
-    action = url_for("auth.login", interaction_id=pending.id if pending else None)
+    next_url = signin.safe_next(request.args.get("next"))
+    action = url_for(
+        "auth.login", interaction_id=pending.id if pending else None, next=next_url
+    )
     context = {"action": action, "client_name": client.name if client else None}
     if request.method == "GET":
         hint = pending.params.get("login_hint") if pending else None
@@ -77,38 +76,13 @@ def login() -> Response | str | tuple[str, int]:
             "login.html", email=email, error="Incorrect e-mail address or password.", **context
         ), 200
 
-    previous = web.current_session()
-    cookie_token = None
-    if previous is not None and previous.user_id == user.id:
-        # Re-authentication (prompt=login, max_age): same session, fresh auth_time, so the
-        # relying parties already signed in through it keep their tokens.
-        sessions.reauthenticate(previous, amr=["pwd"], actor=web.actor("user", user.id))
-    else:
-        if previous is not None:  # another user takes over this browser
-            end_and_notify(previous, reason="new_login")
-        started = sessions.start(
-            user,
-            amr=["pwd"],
-            lifetime=_session_lifetime(),
-            actor=web.actor("user", user.id),
-        )
-        cookie_token = started.cookie_token
-    db.session.commit()
-    if pending is not None:
-        pending.login_at = clock.epoch()
-        pending.user_id = user.id
-        pending.consent = None
-        interaction.save(pending)
-        response = redirect(pending.resume_url, code=303)
-    else:
-        response = redirect(url_for("auth.home"), code=303)
-    if cookie_token is not None:
-        web.set_session_cookie(response, cookie_token)
-    return response
-
-
-def _session_lifetime() -> timedelta:
-    return timedelta(seconds=runtime.settings().session_lifetime)
+    db.session.commit()  # the sign-in audit event, even if the second factor never comes
+    return signin.begin(
+        user,
+        ["pwd"],
+        interaction_id=pending.id if pending else None,
+        next_url=request.args.get("next"),
+    )
 
 
 @bp.route("/consent", endpoint="consent", methods=["GET", "POST"])

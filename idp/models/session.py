@@ -28,6 +28,10 @@ class BrowserSession(db.Model):
     ip: Mapped[str | None] = mapped_column(String(45))
     name: Mapped[str | None] = mapped_column(String(100))
     trusted: Mapped[bool] = mapped_column(default=False)
+    # A trusted device skips the second factor until `trusted_until`; the browser proves it
+    # is that device with a long-lived cookie whose HMAC is `device_token_hash`.
+    trusted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    device_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     amr: Mapped[list] = mapped_column(JSON, default=list)
     acr: Mapped[str | None] = mapped_column(String(100))

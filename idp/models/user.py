@@ -71,6 +71,10 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Progressive lockout: consecutive failed sign-in steps, and until when sign-in is refused.
+    failed_login_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def get_user_id(self) -> str:
         return self.id

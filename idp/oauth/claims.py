@@ -40,6 +40,7 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "address": "Your postal address",
     "phone": "Your phone number",
     "offline_access": "Stay signed in to the application when you are not using it",
+    "account": "Manage your account: profile, password, sign-in methods and devices",
 }
 
 SUPPORTED_SCOPES = tuple(SCOPE_DESCRIPTIONS)

@@ -152,7 +152,6 @@ def authenticate(tenant_id: str, email: str, password: str, *, actor: audit.Acto
     assert user.password_hash is not None
     if security.password_needs_rehash(user.password_hash):
         user.password_hash = security.hash_password(password)
-    user.last_login_at = clock.now()
     audit.record("login.password", actor=actor, tenant_id=tenant_id, user_id=user.id)
     return user
 
