@@ -57,9 +57,7 @@ def login() -> Response | str | tuple[str, int]:
     pending = interaction.load(request.args.get("interaction_id"))
     client = _client_of(pending)
     next_url = signin.safe_next(request.args.get("next"))
-    action = url_for(
-        "auth.login", interaction_id=pending.id if pending else None, next=next_url
-    )
+    action = url_for("auth.login", interaction_id=pending.id if pending else None, next=next_url)
     context = {"action": action, "client_name": client.name if client else None}
     if request.method == "GET":
         hint = pending.params.get("login_hint") if pending else None

@@ -31,9 +31,7 @@ class TotpCredential(db.Model):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), unique=True
-    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     secret_encrypted: Mapped[str] = mapped_column(Text)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_step: Mapped[int | None] = mapped_column(BigInteger)

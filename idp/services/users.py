@@ -16,7 +16,6 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from idp import clock
 from idp import errors
 from idp import security
 from idp.extensions import db
