@@ -94,17 +94,32 @@ def abandon() -> None:
     session.pop(PENDING_KEY, None)
 
 
-def complete_second_factor(user: User, factor_amr: list[str]) -> Response:
-    """The second factor checked out for the parked sign-in's user: finish it."""
+def complete_second_factor(
+    user: User, factor_amr: list[str], *, trust_device: bool = False
+) -> Response:
+    """The second factor checked out for the parked sign-in's user: finish it. With
+    `trust_device`, this browser skips the second factor for a while (the user ticked
+    "don't ask again on this device")."""
     parked = pending()
     assert parked is not None and parked.user_id == user.id
     session.pop(PENDING_KEY, None)
     amr = list(dict.fromkeys([*parked.amr, *factor_amr, SECOND_FACTOR_AMR]))
-    return finish(user, amr, interaction_id=parked.interaction_id, next_url=parked.next_url)
+    return finish(
+        user,
+        amr,
+        interaction_id=parked.interaction_id,
+        next_url=parked.next_url,
+        trust_device=trust_device,
+    )
 
 
 def finish(
-    user: User, amr: list[str], *, interaction_id: str | None, next_url: str | None = None
+    user: User,
+    amr: list[str],
+    *,
+    interaction_id: str | None,
+    next_url: str | None = None,
+    trust_device: bool = False,
 ) -> Response:
     """Start or refresh the SSO session, commit, then resume where the user was going."""
     previous = web.current_session()
