@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.factories import MadeClient
 from tests.factories import MadeUser
 from tests.factories import make_client
 from tests.flow import authorize
@@ -26,9 +27,19 @@ def csrf_header(http: FlaskClient) -> dict[str, str]:
     return {"X-CSRFToken": csrf_token(http.get("/login").text)}
 
 
-def account_token(app: Flask, http: FlaskClient, user: MadeUser, scope: str = "account") -> str:
-    """An access token for `user` with `openid {scope}`, through the real code flow."""
-    client = make_client(app, skip_consent=True, scopes=["openid", "profile", "email", "account"])
+def account_token(
+    app: Flask,
+    http: FlaskClient,
+    user: MadeUser,
+    scope: str = "account",
+    client: MadeClient | None = None,
+) -> str:
+    """An access token for `user` with `openid {scope}`, through the real code flow (for a
+    new first-party client unless `client` is given)."""
+    if client is None:
+        client = make_client(
+            app, skip_consent=True, scopes=["openid", "profile", "email", "account"]
+        )
     result = authorize(http, client, user, scope=f"openid {scope}")
     assert result.redirect.get("code"), result.response and result.response.text
     tokens = exchange(http, client, result.code, result.verifier)

@@ -16,6 +16,8 @@ from idp.models.mfa import WebAuthnCredential
 from idp.models.par import PushedAuthorizationRequest
 from idp.models.session import BrowserSession
 from idp.models.signing_key import SigningKey
+from idp.models.subscription import Plan
+from idp.models.subscription import Subscription
 from idp.models.tenant import Tenant
 from idp.models.token import RefreshToken
 from idp.models.token import RevokedAccessToken
@@ -37,10 +39,12 @@ __all__ = [
     "Client",
     "Consent",
     "Grant",
+    "Plan",
     "PushedAuthorizationRequest",
     "RefreshToken",
     "RevokedAccessToken",
     "SigningKey",
+    "Subscription",
     "Tenant",
     "UsedClientAssertion",
     "User",
