@@ -13,6 +13,7 @@ from idp import errors
 from idp import runtime
 from idp import web
 from idp.auth import signin
+from idp.auth.mfa import lockout_message
 from idp.extensions import db
 from idp.extensions import limiter
 from idp.models import Client
@@ -20,6 +21,7 @@ from idp.oauth import claims
 from idp.oauth import interaction
 from idp.services import clients
 from idp.services import consent
+from idp.services import lockout
 from idp.services import tenants
 from idp.services import users
 
@@ -67,7 +69,16 @@ def login() -> Response | str | tuple[str, int]:
     password = request.form.get("password", "")[:MAX_FIELD]
     tenant_id = client.tenant_id if client else tenants.ensure_default().id
     try:
-        user = users.authenticate(tenant_id, email, password, actor=web.actor())
+        user = users.authenticate(
+            tenant_id,
+            email,
+            password,
+            actor=web.actor(),
+            lockout_policy=lockout.LockoutPolicy.from_settings(runtime.settings()),
+        )
+    except lockout.AccountLocked as locked:
+        db.session.commit()  # keep the audit events and the failure count
+        return render_template("login.html", email=email, error=lockout_message(locked), **context)
     except errors.AuthenticationFailed:
         db.session.commit()  # keep the failed-attempt audit event
         return render_template(

@@ -23,6 +23,8 @@ from idp.models import User
 from idp.services import audit
 from idp.services import grants
 from idp.services import keyset
+from idp.services import lockout
+from idp.services import mfa
 from idp.services import sessions
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$|^[^@\s]{1,64}@localhost$")
@@ -132,11 +134,34 @@ def check_password_policy(password: str) -> None:
         raise errors.InvalidInput("password too long", {"password": ["too long"]})
 
 
-def authenticate(tenant_id: str, email: str, password: str, *, actor: audit.Actor) -> User:
+def authenticate(
+    tenant_id: str,
+    email: str,
+    password: str,
+    *,
+    actor: audit.Actor,
+    lockout_policy: lockout.LockoutPolicy | None = None,
+) -> User:
     """Check an e-mail and password. The error never says which of the two was wrong, and an
-    unknown e-mail costs the same Argon2 run as a wrong password."""
+    unknown e-mail costs the same Argon2 run as a wrong password.
+
+    A wrong password counts toward the progressive lockout; while the user is locked out
+    (lockout.AccountLocked), the password is not checked at all, but the same Argon2 time is
+    spent. Without a second factor, a right password completes the sign-in and resets the
+    count (with one, the second step does)."""
     user = find_by_email(tenant_id, email) if len(email) <= 320 else None
     password = password[:MAX_PASSWORD_LENGTH]
+    if user is not None and lockout.locked_until(user) is not None:
+        security.verify_password(password, None)  # spend a real check's time; answer no
+        audit.record(
+            "login.password",
+            status="failure",
+            actor=actor,
+            tenant_id=tenant_id,
+            user_id=user.id,
+            reason="locked",
+        )
+        lockout.ensure_not_locked(user)
     ok = security.verify_password(password, user.password_hash if user else None)
     if not ok or user is None or not user.can_sign_in:
         audit.record(
@@ -147,10 +172,18 @@ def authenticate(tenant_id: str, email: str, password: str, *, actor: audit.Acto
             user_id=user.id if user else None,
             reason="blocked" if ok and user is not None else "bad_credentials",
         )
+        if user is not None and not ok:
+            until = lockout.record_failure(
+                user, actor=actor, step="password", policy=lockout_policy
+            )
+            if until is not None:
+                raise lockout.AccountLocked(until)
         raise errors.AuthenticationFailed("invalid e-mail or password")
     assert user.password_hash is not None
     if security.password_needs_rehash(user.password_hash):
         user.password_hash = security.hash_password(password)
+    if not mfa.has_second_factor(user):
+        lockout.record_success(user)
     audit.record("login.password", actor=actor, tenant_id=tenant_id, user_id=user.id)
     return user
 
