@@ -5,6 +5,12 @@ and this browser is not a trusted device, parks a *pending sign-in* in the signe
 and sends the browser to the second-factor page. `complete_second_factor` finishes it. Either
 way `finish` starts (or refreshes) the SSO session and resumes the authorization request or
 goes to the page the user asked for.
+
+Trusted devices (services/devices.py): when the user ticks "don't ask again on this device",
+`finish` trusts the new session and gives the browser a long-lived `idp_device` cookie with
+the device token. At the next sign-in of the *same user* on that browser, `begin` skips the
+second factor (the password step and its lockout still apply) and `finish` moves the device's
+trust onto the new session.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from datetime import timedelta
 
 from flask import Response
 from flask import redirect
+from flask import request
 from flask import session
 from flask import url_for
 
@@ -22,14 +29,19 @@ from idp import clock
 from idp import runtime
 from idp import web
 from idp.extensions import db
+from idp.models import BrowserSession
 from idp.models import User
 from idp.oauth import interaction
 from idp.oauth.logout import end_and_notify
+from idp.services import audit
+from idp.services import devices
+from idp.services import lockout
 from idp.services import mfa
 from idp.services import sessions
 
 PENDING_KEY = "pending_sign_in"
 SECOND_FACTOR_AMR = "mfa"
+DEVICE_COOKIE = "idp_device"
 
 
 @dataclass
@@ -61,13 +73,53 @@ def begin(
     next_url: str | None = None,
     trusted_device: bool = False,
 ) -> Response:
-    """The first factor is done: ask for the second one if the user has one."""
+    """The first factor is done: ask for the second one if the user has one, unless this
+    browser is a device the user trusted."""
     if not trusted_device and mfa.has_second_factor(user):
-        session[PENDING_KEY] = asdict(
-            PendingSignIn(user.id, amr, interaction_id, safe_next(next_url), clock.epoch())
+        device = trusted_device_of(user)
+        if device is None:
+            session[PENDING_KEY] = asdict(
+                PendingSignIn(user.id, amr, interaction_id, safe_next(next_url), clock.epoch())
+            )
+            return redirect(url_for("mfa.challenge"), code=303)
+        # The sign-in is complete without the second step: forget earlier failures, as the
+        # second step would have, and leave a trace of the waiver.
+        lockout.record_success(user)
+        audit.record(
+            "mfa.skipped",
+            actor=web.actor("user", user.id),
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            target_type="session",
+            target_id=device.id,
+            reason="trusted_device",
         )
-        return redirect(url_for("mfa.challenge"), code=303)
     return finish(user, amr, interaction_id=interaction_id, next_url=next_url)
+
+
+def trusted_device_of(user: User) -> BrowserSession | None:
+    """The device row this browser's `idp_device` cookie proves trusted for `user`."""
+    return devices.find_trusted(user, request.cookies.get(DEVICE_COOKIE))
+
+
+def set_device_cookie(response: Response, token: str) -> None:
+    settings = runtime.settings()
+    response.set_cookie(
+        DEVICE_COOKIE,
+        token,
+        max_age=settings.trusted_device_days * 24 * 3600,
+        httponly=True,
+        secure=settings.https,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def clear_device_cookie(response: Response) -> None:
+    settings = runtime.settings()
+    response.delete_cookie(
+        DEVICE_COOKIE, path="/", secure=settings.https, httponly=True, samesite="Lax"
+    )
 
 
 def pending() -> PendingSignIn | None:
@@ -121,20 +173,30 @@ def finish(
     next_url: str | None = None,
     trust_device: bool = False,
 ) -> Response:
-    """Start or refresh the SSO session, commit, then resume where the user was going."""
+    """Start or refresh the SSO session, commit, then resume where the user was going.
+    With `trust_device`, the session becomes a trusted device (and the browser gets the
+    device cookie); on a device already trusted, the session inherits that trust."""
     previous = web.current_session()
-    cookie_token = None
+    device = trusted_device_of(user)
+    cookie_token = device_token = None
     actor = web.actor("user", user.id)
     user.last_login_at = clock.now()
     if previous is not None and previous.user_id == user.id:
         # Re-authentication (prompt=login, max_age): same session, fresh auth_time, so the
         # relying parties already signed in through it keep their tokens.
         sessions.reauthenticate(previous, amr=amr, actor=actor)
+        current = previous
     else:
         if previous is not None:  # another user takes over this browser
             end_and_notify(previous, reason="new_login")
         started = sessions.start(user, amr=amr, lifetime=_session_lifetime(), actor=actor)
         cookie_token = started.cookie_token
+        current = started.session
+    if device is not None:
+        devices.carry_trust(device, current, actor=actor)
+    if trust_device:
+        days = runtime.settings().trusted_device_days
+        device_token = devices.trust(current, days=days, actor=actor)
     db.session.commit()
     pending_request = interaction.load(interaction_id)
     if pending_request is not None:
@@ -147,6 +209,8 @@ def finish(
         response = redirect(safe_next(next_url) or url_for("auth.home"), code=303)
     if cookie_token is not None:
         web.set_session_cookie(response, cookie_token)
+    if device_token is not None:
+        set_device_cookie(response, device_token)
     return response
 
 
