@@ -27,7 +27,7 @@ from idp.services import tenants
 from idp.services import users
 
 DEMO_EMAIL = "demo@example.com"
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed on purpose: it is the demo account
+DEMO_PASSWORD = "demo-correct-horse"  # noqa: S105 - printed on purpose: the demo account
 DEMO_REDIRECT_URIS = ["http://localhost:3000/callback", "http://127.0.0.1:3000/callback"]
 
 
@@ -117,7 +117,10 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
 
 
 def _ensure_demo() -> dict[str, Any]:
-    tenant_id = tenants.ensure_default().id
+    default = tenants.ensure_default()
+    if not default.registration_enabled:  # the demo shows self-registration too
+        tenants.update(default, registration_enabled=True)
+    tenant_id = default.id
     user = users.find_by_email(tenant_id, DEMO_EMAIL) or users.create(
         tenant_id, DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo User", email_verified=True
     )
@@ -144,6 +147,7 @@ def _print_demo(demo: dict[str, Any]) -> None:
         f"""
   IdP ready at      {issuer}/
   Sign in as        {DEMO_EMAIL} / {DEMO_PASSWORD}
+  Or register at    {issuer}/register  (mail goes to the log unless IDP_SMTP_URL is set)
   Discovery         {issuer}/.well-known/openid-configuration
   Demo client       client_id={client.client_id}
                     client_secret={demo["secret"]}  (new on every --demo start)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from idp import clock
 from idp.extensions import db
+from idp.models import ActionToken
 from idp.models import AuthorizationCode
 from idp.models import BackchannelLogout
 from idp.models import PushedAuthorizationRequest
@@ -44,6 +45,12 @@ def purge_expired() -> dict[str, int]:
             delete(PushedAuthorizationRequest).where(PushedAuthorizationRequest.expires_at <= now)
         ),
         "refresh_tokens": _delete(delete(RefreshToken).where(RefreshToken.expires_at <= now)),
+        # Mailed links and codes, once used, superseded or expired; nothing refers to them.
+        "action_tokens": _delete(
+            delete(ActionToken).where(
+                or_(ActionToken.used_at.is_not(None), ActionToken.expires_at <= now)
+            )
+        ),
         "backchannel_logouts": _delete(
             delete(BackchannelLogout).where(
                 or_(

@@ -25,6 +25,7 @@ from idp.services import grants
 from idp.services import keyset
 from idp.services import lockout
 from idp.services import mfa
+from idp.services import passwords
 from idp.services import sessions
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$|^[^@\s]{1,64}@localhost$")
@@ -68,7 +69,7 @@ def create(
     """A new user. `user_id` lets the caller choose the `sub` (409 if it is taken)."""
     email = check_email(email)
     if password is not None:
-        check_password_policy(password)
+        check_password_policy(password, email, name, given_name, family_name)
     if metadata is not None:
         check_metadata(metadata)
     if find_by_email(tenant_id, email) is not None:
@@ -124,14 +125,9 @@ def _flush_unique(user: User) -> None:
         raise errors.Conflict("a user with this e-mail or id already exists") from None
 
 
-def check_password_policy(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise errors.InvalidInput(
-            "password too short",
-            {"password": [f"must be at least {MIN_PASSWORD_LENGTH} characters"]},
-        )
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise errors.InvalidInput("password too long", {"password": ["too long"]})
+def check_password_policy(password: str, *user_inputs: str | None) -> None:
+    """The password policy (services/passwords.py); `user_inputs`: e-mail and names."""
+    passwords.check(password, user_inputs=passwords.guessable_inputs(*user_inputs))
 
 
 def authenticate(
@@ -309,8 +305,8 @@ def delete(user: User, *, actor: audit.Actor) -> None:
 
 def set_password(user: User, password: str, *, actor: audit.Actor) -> None:
     """Replace the password; sessions and grants stay as they are."""
-    check_password_policy(password)
-    user.password_hash = security.hash_password(password)
+    check_password_policy(password, user.email, user.name, user.given_name, user.family_name)
+    passwords.replace(user, password)
     audit.record(
         "user.password_set",
         actor=actor,
