@@ -26,6 +26,7 @@ from tests.factories import MadeUser
 from tests.factories import make_client
 from tests.factories import make_tenant
 from tests.factories import make_user
+from tests.flow import csrf_token
 
 CODE_FORMAT = re.compile(
     r"^[23456789abcdefghjkmnpqrstuvwxyz]{5}-[23456789abcdefghjkmnpqrstuvwxyz]{5}$"
@@ -390,3 +391,101 @@ def test_access_token_without_account_scope_is_forbidden(app, client, user):
     ]:
         response = getattr(client, method)("/account/v1" + path, json={}, headers=headers)
         assert response.status_code == 403, (method, path)
+
+
+# --- the hosted page /account/two-step ---------------------------------------------------------
+
+
+def page_form(http: FlaskClient, path: str, data: dict | None = None):
+    page = http.get("/account/two-step")
+    assert page.status_code == 200, page.text
+    return http.post(path, data={**(data or {}), "csrf_token": csrf_token(page.text)})
+
+
+def test_page_needs_a_signed_in_user(client):
+    response = client.get("/account/two-step")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login?next=/account/two-step"
+
+
+def test_page_sets_up_confirms_and_shows_backup_codes_once(app, http, frozen_clock):
+    page = http.get("/account/two-step")
+    assert "Set up authenticator app" in page.text
+    response = page_form(http, "/account/two-step/totp/setup")
+    assert response.status_code == 303 and response.headers["Location"] == "/account/two-step"
+
+    page = http.get("/account/two-step")
+    assert page.headers["Cache-Control"] == "no-store"
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in page.text and "<?xml" not in page.text
+    secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', page.text).group(1).replace(" ", "")
+    assert len(secret) == 32
+    assert 'autocomplete="one-time-code"' in page.text
+
+    wrong = page_form(http, "/account/two-step/totp/confirm", {"code": "000000"})
+    assert wrong.status_code == 303
+    assert "That code is not correct" in http.get("/account/two-step").text
+
+    code = pyotp.TOTP(secret).at(frozen_clock.current)
+    response = page_form(http, "/account/two-step/totp/confirm", {"code": code})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    shown = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", response.text)
+    assert len(shown) == 10 and all(CODE_FORMAT.match(c) for c in shown)
+    assert status(http)["totp"]["enabled"] is True
+
+    again = http.get("/account/two-step")
+    assert not set(shown) & set(re.findall(r"[a-z0-9]{5}-[a-z0-9]{5}", again.text))
+    assert "On since" in again.text and "10 of 10 backup codes left." in again.text
+
+
+def test_page_cancels_an_unconfirmed_setup(http):
+    page_form(http, "/account/two-step/totp/setup")
+    response = page_form(http, "/account/two-step/totp/cancel")
+    assert response.status_code == 303
+    assert "Set up authenticator app" in http.get("/account/two-step").text
+    assert status(http)["totp"] == {"enabled": False, "confirmed_at": None}
+
+
+def test_page_disables_with_a_code_or_refuses_a_wrong_password(app, http, user, frozen_clock):
+    app_, _ = enable(http, frozen_clock)
+    response = page_form(http, "/account/two-step/totp/disable", {"password": "not it"})
+    assert response.status_code == 303
+    assert "That password is not correct." in http.get("/account/two-step").text
+    assert failed_count(app, user) == 1
+    assert status(http)["totp"]["enabled"] is True
+
+    empty = page_form(http, "/account/two-step/totp/disable", {"code": "", "password": ""})
+    assert empty.status_code == 303
+    assert "Enter a code from your app" in http.get("/account/two-step").text
+
+    code = app_.at(frozen_clock.current)
+    response = page_form(http, "/account/two-step/totp/disable", {"code": code, "password": ""})
+    assert response.status_code == 303
+    page = http.get("/account/two-step")
+    assert "Your authenticator app is off." in page.text
+    assert status(http)["backup_codes"] == {"remaining": 0}
+
+
+def test_page_regenerates_backup_codes(http, user, frozen_clock):
+    _, old = enable(http, frozen_clock)
+    response = page_form(http, "/account/two-step/backup-codes", {"password": user.password})
+    assert response.status_code == 200
+    shown = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", response.text)
+    assert len(shown) == 10 and not set(shown) & set(old)
+    refused = page_form(http, "/account/two-step/backup-codes", {"code": old[0]})
+    assert refused.status_code == 303
+    assert "That code is not correct" in http.get("/account/two-step").text
+
+
+def test_page_locks_out_after_wrong_proofs(app, http, user, frozen_clock):
+    enable(http, frozen_clock)
+    for _ in range(5):
+        page_form(http, "/account/two-step/totp/disable", {"password": "guess"})
+    page = http.get("/account/two-step")
+    assert "Too many failed attempts. Try again in 1 minute." in page.text
+
+
+def test_page_posts_need_the_csrf_token(http):
+    for path in ["totp/setup", "totp/confirm", "totp/cancel", "totp/disable", "backup-codes"]:
+        assert http.post(f"/account/two-step/{path}", data={"code": "1"}).status_code == 400
+    assert status(http)["totp"]["enabled"] is False
