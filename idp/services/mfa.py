@@ -3,18 +3,27 @@ enrolment and checks; this module answers "does sign-in need a second step?"."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+
+from sqlalchemy import delete
 from sqlalchemy import exists
 from sqlalchemy import select
 
+from idp import errors
 from idp.extensions import db
 from idp.models import BackupCode
 from idp.models import TotpCredential
 from idp.models import User
 from idp.models import WebAuthnCredential
+from idp.services import audit
 
 TOTP = "totp"
 WEBAUTHN = "webauthn"
 BACKUP_CODES = "backup_codes"
+ALL_METHODS = (TOTP, WEBAUTHN, BACKUP_CODES)
+TOTP_STEP_SECONDS = 30
 
 
 def methods(user: User) -> list[str]:
@@ -42,3 +51,96 @@ def has_second_factor(user: User) -> bool:
     Backup codes only stand in for those; on their own they enrol nothing."""
     enrolled = methods(user)
     return TOTP in enrolled or WEBAUTHN in enrolled
+
+
+# --- enrolments, for administrators ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """One enrolment as an administrator sees it. Backup codes are one enrolment (the set),
+    with `remaining` unused codes; `id` is None for it."""
+
+    method: str
+    id: str | None
+    name: str
+    confirmed: bool
+    created_at: datetime
+    last_used_at: datetime | None = None
+    remaining: int | None = None
+
+
+def enrolments(user: User) -> list[Enrolment]:
+    """Every enrolment of the user, unconfirmed authenticator-app setups included."""
+    found = []
+    totp = db.session.scalar(select(TotpCredential).where(TotpCredential.user_id == user.id))
+    if totp is not None:
+        step = totp.last_used_step
+        found.append(
+            Enrolment(
+                TOTP,
+                totp.id,
+                "Authenticator app",
+                totp.confirmed,
+                totp.created_at,
+                datetime.fromtimestamp(step * TOTP_STEP_SECONDS, UTC) if step else None,
+            )
+        )
+    for credential in db.session.scalars(
+        select(WebAuthnCredential)
+        .where(WebAuthnCredential.user_id == user.id)
+        .order_by(WebAuthnCredential.created_at, WebAuthnCredential.id)
+    ):
+        found.append(
+            Enrolment(
+                WEBAUTHN,
+                credential.id,
+                credential.name,
+                True,
+                credential.created_at,
+                credential.last_used_at,
+            )
+        )
+    codes = list(db.session.scalars(select(BackupCode).where(BackupCode.user_id == user.id)))
+    if codes:
+        used = [code.used_at for code in codes if code.used_at is not None]
+        found.append(
+            Enrolment(
+                BACKUP_CODES,
+                None,
+                "Backup codes",
+                True,
+                min(code.created_at for code in codes),
+                max(used) if used else None,
+                remaining=len(codes) - len(used),
+            )
+        )
+    return found
+
+
+def reset(user: User, method: str | None, *, actor: audit.Actor) -> int:
+    """Remove the user's enrolments of `method` (None: every method), e.g. for a user who
+    lost their phone. Returns how many enrolments went (the backup-code set counts as one);
+    an unknown method is NotFound."""
+    if method is not None and method not in ALL_METHODS:
+        raise errors.NotFound(f"no MFA method {method[:40]!r}: use one of {', '.join(ALL_METHODS)}")
+    chosen = ALL_METHODS if method is None else (method,)
+    removed = sum(1 for enrolment in enrolments(user) if enrolment.method in chosen)
+    if TOTP in chosen:
+        db.session.execute(delete(TotpCredential).where(TotpCredential.user_id == user.id))
+    if WEBAUTHN in chosen:
+        db.session.execute(delete(WebAuthnCredential).where(WebAuthnCredential.user_id == user.id))
+    if BACKUP_CODES in chosen:
+        db.session.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
+    db.session.flush()
+    audit.record(
+        "mfa.reset",
+        actor=actor,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        methods=list(chosen),
+        removed=removed,
+    )
+    return removed

@@ -6,13 +6,17 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import distinct
+from sqlalchemy import exists
 from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import select
 
 from idp import clock
 from idp.extensions import db
 from idp.models import AuditEvent
+from idp.models import TotpCredential
 from idp.models import User
+from idp.models import WebAuthnCredential
 
 WINDOWS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 # A sign-in is a started session: every way in (password today; upstream or MFA later) ends
@@ -38,8 +42,19 @@ def tenant_stats(tenant_id: str) -> dict[str, dict[str, int]]:
         "verified": _count(
             select(func.count(User.id)).where(in_tenant, User.email_verified.is_(True))
         ),
-        # No MFA enrolment table exists yet: nobody can have MFA enabled.
-        "mfa_enabled": 0,
+        # A second factor that sign-in asks for: a confirmed authenticator app or a passkey
+        # (backup codes alone enrol nothing, mfa.has_second_factor).
+        "mfa_enabled": _count(
+            select(func.count(User.id)).where(
+                in_tenant,
+                or_(
+                    exists().where(
+                        TotpCredential.user_id == User.id, TotpCredential.confirmed_at.is_not(None)
+                    ),
+                    exists().where(WebAuthnCredential.user_id == User.id),
+                ),
+            )
+        ),
     }
     now = clock.now()
     successes = (

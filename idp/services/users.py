@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy import Text
 from sqlalchemy import cast
+from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from idp import errors
 from idp import security
 from idp.extensions import db
+from idp.models import Identity
 from idp.models import User
 from idp.services import audit
 from idp.services import grants
@@ -204,6 +206,7 @@ class UserFilter:
     email_verified: bool | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    provider: str | None = None  # has a linked identity of this upstream provider
 
 
 def like_prefix(value: str) -> str:
@@ -236,6 +239,14 @@ def _filtered(tenant_id: str, where: UserFilter) -> Select[tuple[User]]:
         # roles is a JSON list; its text holds the role as a JSON string (case-insensitively).
         needle = like_prefix(json.dumps(where.role).lower())[:-1]
         query = query.where(func.lower(cast(User.roles, Text)).like(f"%{needle}%", escape="\\"))
+    if where.provider is not None:
+        query = query.where(
+            exists().where(
+                Identity.user_id == User.id,
+                Identity.tenant_id == tenant_id,
+                Identity.provider == where.provider,
+            )
+        )
     return query
 
 

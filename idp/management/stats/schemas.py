@@ -8,7 +8,9 @@ class UserCountsSchema(Schema):
     total = fields.Integer()
     active = fields.Integer()
     verified = fields.Integer()
-    mfa_enabled = fields.Integer()
+    mfa_enabled = fields.Integer(
+        metadata={"description": "Users with a confirmed authenticator app or a passkey"}
+    )
 
 
 class WindowCountsSchema(Schema):

@@ -75,6 +75,10 @@ class UserQuerySchema(PageQuerySchema):
     email_verified = fields.Boolean()
     created_from = fields.AwareDateTime(default_timezone=UTC)
     created_to = fields.AwareDateTime(default_timezone=UTC)
+    provider = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "Only users with a linked identity of this provider"},
+    )
 
 
 class UserPageSchema(PageSchema):
@@ -131,3 +135,57 @@ class RevokedSchema(Schema):
 
 class UserAuditPageSchema(PageSchema):
     items = fields.List(fields.Nested(AuditEventSchema), required=True)
+
+
+class MfaEnrolmentSchema(Schema):
+    method = fields.String(
+        required=True, validate=validate.OneOf(["totp", "webauthn", "backup_codes"])
+    )
+    id = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The credential id; null for the backup-code set"},
+    )
+    name = fields.String(required=True)
+    confirmed = fields.Boolean(
+        required=True,
+        metadata={"description": "false for an authenticator-app setup awaiting its first code"},
+    )
+    created_at = fields.AwareDateTime(required=True)
+    last_used_at = fields.AwareDateTime(required=True, allow_none=True)
+    remaining = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Unused backup codes (backup_codes only; null otherwise)"},
+    )
+
+
+class MfaEnrolmentListSchema(Schema):
+    items = fields.List(fields.Nested(MfaEnrolmentSchema), required=True)
+    total = fields.Integer(required=True)
+
+
+class RemovedSchema(Schema):
+    removed = fields.Integer(required=True)
+
+
+class IdentitySchema(Schema):
+    id = fields.String(required=True)
+    provider = fields.String(required=True)
+    subject = fields.String(required=True, metadata={"description": "The upstream `sub`"})
+    email = fields.String(required=True, allow_none=True)
+    claims = fields.Dict(required=True, metadata={"description": "The upstream claims as received"})
+    created_at = fields.AwareDateTime(required=True)
+    last_login_at = fields.AwareDateTime(required=True, allow_none=True)
+
+
+class IdentityListSchema(Schema):
+    items = fields.List(fields.Nested(IdentitySchema), required=True)
+    total = fields.Integer(required=True)
+
+
+class UnlinkQuerySchema(Schema):
+    force = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Unlink even the user's last way to sign in"},
+    )

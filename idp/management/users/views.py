@@ -1,5 +1,5 @@
 """/management/v1/users: list, create, read, change, delete, password, block; a user's
-sessions, grants and audit trail."""
+sessions, grants, MFA enrolments, linked identities and audit trail."""
 
 from __future__ import annotations
 
@@ -18,10 +18,14 @@ from idp.management.auth import tenant_id
 from idp.management.fields import PageQuerySchema
 from idp.management.users.schemas import BlockSchema
 from idp.management.users.schemas import GrantListSchema
+from idp.management.users.schemas import IdentityListSchema
 from idp.management.users.schemas import IncludeRevokedSchema
+from idp.management.users.schemas import MfaEnrolmentListSchema
 from idp.management.users.schemas import PasswordSchema
+from idp.management.users.schemas import RemovedSchema
 from idp.management.users.schemas import RevokedSchema
 from idp.management.users.schemas import SessionListSchema
+from idp.management.users.schemas import UnlinkQuerySchema
 from idp.management.users.schemas import UserAuditPageSchema
 from idp.management.users.schemas import UserCreateSchema
 from idp.management.users.schemas import UserPageSchema
@@ -31,12 +35,23 @@ from idp.management.users.schemas import UserSchema
 from idp.models import User
 from idp.services import audit
 from idp.services import grants
+from idp.services import identities
+from idp.services import mfa
 from idp.services import sessions
 from idp.services import users
 
 blp = Blueprint("users", __name__, url_prefix=f"{PREFIX}/users", description="Users")
 
-FILTERS = ("search", "email", "role", "is_active", "email_verified", "created_from", "created_to")
+FILTERS = (
+    "search",
+    "email",
+    "role",
+    "is_active",
+    "email_verified",
+    "created_from",
+    "created_to",
+    "provider",
+)
 
 
 def _user(user_id: str) -> User:
@@ -60,7 +75,8 @@ class Users(MethodView):
 
         Needs `users:read`. Newest first, paged by `limit` plus `cursor` (the previous page's
         `next_cursor`) or `offset`, not both. Filters: `search` (e-mail or name prefix, ignoring
-        case), `email` (exact), `role`, `is_active`, `email_verified`, `created_from`/`created_to`;
+        case), `email` (exact), `role`, `is_active`, `email_verified`, `created_from`/`created_to`,
+        `provider` (users with a linked identity of that upstream provider, e.g. `google`);
         unknown query parameters are 422.
         """
         where = users.UserFilter(**{name: query.get(name) for name in FILTERS})
@@ -257,6 +273,84 @@ class UserGrants(MethodView):
         revoked = grants.revoke_all(_user(user_id), actor=caller().actor)
         db.session.commit()
         return {"revoked": revoked}
+
+
+@blp.route("/<user_id>/mfa")
+class UserMfa(MethodView):
+    @require_scope("users:read")
+    @blp.response(200, MfaEnrolmentListSchema)
+    def get(self, user_id: str) -> dict[str, Any]:
+        """List a user's MFA enrolments
+
+        Needs `users:read`. The authenticator app (`totp`, also while its setup awaits the first
+        code: `confirmed` false), each passkey or security key (`webauthn`), and the backup-code
+        set (`backup_codes`, one entry with the number of unused codes in `remaining`).
+        """
+        found = mfa.enrolments(_user(user_id))
+        return {"items": found, "total": len(found)}
+
+    @require_scope("users:write")
+    @blp.response(200, RemovedSchema)
+    def delete(self, user_id: str) -> dict[str, int]:
+        """Reset all of a user's MFA
+
+        Needs `users:write`. Removes the authenticator app, every passkey and the backup codes,
+        so the next sign-in needs only the first factor (e.g. for a user who lost their phone).
+        Returns how many enrolments were removed, counted as the list shows them.
+        """
+        removed = mfa.reset(_user(user_id), None, actor=caller().actor)
+        db.session.commit()
+        return {"removed": removed}
+
+
+@blp.route("/<user_id>/mfa/<method>")
+class UserMfaMethod(MethodView):
+    @require_scope("users:write")
+    @blp.response(200, RemovedSchema)
+    def delete(self, user_id: str, method: str) -> dict[str, int]:
+        """Reset one MFA method of a user
+
+        Needs `users:write`. `method` is `totp`, `webauthn` (every passkey) or `backup_codes`;
+        any other value is 404, like an unknown user. The other methods stay. Returns how many
+        enrolments were removed (0 when the user had none of that method).
+        """
+        user = _user(user_id)
+        removed = mfa.reset(user, method, actor=caller().actor)
+        db.session.commit()
+        return {"removed": removed}
+
+
+@blp.route("/<user_id>/identities")
+class UserIdentities(MethodView):
+    @require_scope("users:read")
+    @blp.response(200, IdentityListSchema)
+    def get(self, user_id: str) -> dict[str, Any]:
+        """List a user's linked identities
+
+        Needs `users:read`. The upstream accounts (Google, Microsoft, OIDC providers) linked to
+        the user, oldest link first, with the claims last received from the provider.
+        """
+        found = identities.for_user(_user(user_id))
+        return {"items": found, "total": len(found)}
+
+
+@blp.route("/<user_id>/identities/<identity_id>")
+class UserIdentityItem(MethodView):
+    @require_scope("users:write")
+    @blp.arguments(UnlinkQuerySchema, location="query", unknown=RAISE)
+    @blp.response(204)
+    def delete(self, query: dict[str, Any], user_id: str, identity_id: str) -> None:
+        """Unlink an identity from a user
+
+        Needs `users:write`. 409 when it is the user's last way to sign in (no password, no
+        passkey, no other identity), unless `force=true`: an administrator may detach even the
+        last one (then set a password or let the user reset it). 404 if the identity is not
+        this user's.
+        """
+        user = _user(user_id)
+        identity = identities.get(user, identity_id)
+        identities.unlink(user, identity, actor=caller().actor, allow_last=query["force"])
+        db.session.commit()
 
 
 @blp.route("/<user_id>/audit-events")
