@@ -88,7 +88,7 @@ def _render(user: User, *, status: int = 200, **context: Any) -> tuple[str, int]
 def challenge() -> Response | tuple[str, int]:
     login_url = _login_url()  # before an expired sign-in is forgotten
     user = signin.pending_user()
-    if user is None:
+    if user is None or not mfa.methods(user):  # expired, or the factors were reset meanwhile
         signin.abandon()
         return redirect(login_url, code=303)
     if request.method == "GET":

@@ -13,6 +13,7 @@ import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import delete
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
@@ -21,6 +22,8 @@ from idp import security
 from idp.extensions import db
 from idp.extensions import limiter
 from idp.models import AuditEvent
+from idp.models import BackupCode
+from idp.models import TotpCredential
 from idp.models import User
 from idp.services import audit
 from idp.services import totp
@@ -422,3 +425,20 @@ def test_mfa_posts_are_rate_limited_per_ip(app, client, user, frozen_clock):
     response = client.post("/login/mfa", data={"code": "1", "csrf_token": token})
     assert response.status_code == 429
     assert LOCKED not in response.text
+
+
+def test_a_reset_second_factor_sends_the_parked_sign_in_back(app, client, user, frozen_clock):
+    enrol_totp(app, user, frozen_clock.current)
+    password_step(client, user)
+    with app.app_context():  # an administrator resets the user's MFA meanwhile
+        db.session.execute(delete(TotpCredential))
+        db.session.execute(delete(BackupCode))
+        db.session.commit()
+    response = client.get("/login/mfa")
+    assert response.status_code == 303 and response.headers["Location"] == "/login"
+    assert password_step_without_mfa(client, user)
+
+
+def password_step_without_mfa(http: FlaskClient, user: MadeUser) -> bool:
+    response = sign_in(http, "/login", user.email, user.password)
+    return response.status_code == 303 and has_session_cookie(response)
