@@ -3,6 +3,7 @@ revoke all others; another user's device, scopes and CSRF."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -18,6 +19,7 @@ from tests.accounts import csrf_header
 from tests.accounts import signed_in
 from tests.factories import MadeUser
 from tests.factories import make_user
+from tests.flow import csrf_token
 
 URL = "/account/v1/devices"
 CHROME_LINUX = (
@@ -329,3 +331,124 @@ def test_cookie_writes_without_the_csrf_header_are_400(app, method, path):
 
 def test_without_a_credential_it_is_401(client):
     assert client.get(URL).status_code == 401
+
+
+# --- the hosted page ---------------------------------------------------------------------------
+
+PAGE = "/account/devices"
+
+
+def page_ids(html: str) -> list[str]:
+    return re.findall(r'id="device-([0-9a-f-]{36})"', html)
+
+
+def test_the_page_lists_devices_with_this_one_first(app):
+    user = make_user(app)
+    phone = browser(app, user, SAFARI_IPHONE)
+    laptop = browser(app, user)
+
+    page = laptop.get(PAGE)
+
+    assert page.status_code == 200, page.text
+    assert page_ids(page.text) == [own_id(laptop), own_id(phone)]
+    assert "Chrome on Linux" in page.text and "Safari on iPhone" in page.text
+    assert "This device" in page.text
+    assert 'name="csrf_token"' in page.text
+    assert "Trust this device" not in page.text  # signed in with one factor
+
+
+def test_the_page_renames_a_device(app):
+    user = make_user(app)
+    laptop = browser(app, user)
+    device_id = own_id(laptop)
+    token = csrf_token(laptop.get(PAGE).text)
+
+    response = laptop.post(f"{PAGE}/{device_id}/rename", data={"csrf_token": token, "name": "Desk"})
+
+    assert response.status_code == 303 and response.headers["Location"] == PAGE
+    page = laptop.get(PAGE).text
+    assert "Renamed to “Desk”" in page
+    laptop.post(f"{PAGE}/{device_id}/rename", data={"csrf_token": token, "name": "d" * 101})
+    assert "at most 100 characters" in laptop.get(PAGE).text
+    assert laptop.get(f"{URL}/{device_id}").get_json()["name"] == "Desk"
+
+
+def test_the_page_trusts_and_untrusts_this_device(app):
+    user = make_user(app)
+    laptop = browser(app, user)
+    device_id = own_id(laptop)
+    with app.app_context():
+        db.session.get(BrowserSession, device_id).acr = "2"
+        db.session.commit()
+    page = laptop.get(PAGE).text
+    assert "Trust this device" in page
+
+    trusted = laptop.post(f"{PAGE}/{device_id}/trust", data={"csrf_token": csrf_token(page)})
+
+    assert trusted.status_code == 303
+    assert any(c.startswith("idp_device=") for c in trusted.headers.getlist("Set-Cookie"))
+    page = laptop.get(PAGE).text
+    assert "Stop trusting" in page and "Trusted" in page
+    laptop.post(f"{PAGE}/{device_id}/untrust", data={"csrf_token": csrf_token(page)})
+    assert laptop.get(f"{URL}/{device_id}").get_json()["trusted"] is False
+
+
+def test_the_page_signs_out_another_device_and_all_others(app):
+    user = make_user(app)
+    laptop = browser(app, user)
+    phone = browser(app, user, SAFARI_IPHONE)
+    tablet = browser(app, user, SAFARI_IPHONE.replace("iPhone", "iPad"))
+    token = csrf_token(laptop.get(PAGE).text)
+
+    laptop.post(f"{PAGE}/{own_id(phone)}/revoke", data={"csrf_token": token})
+    assert phone.get(URL).status_code == 401
+    assert "Signed out “Safari on iPhone”" in laptop.get(PAGE).text
+
+    laptop.post(f"{PAGE}/revoke-others", data={"csrf_token": token})
+    assert tablet.get(URL).status_code == 401
+    assert "Signed out 1 other device." in laptop.get(PAGE).text
+    assert page_ids(laptop.get(PAGE).text) == [own_id(laptop)]
+
+
+def test_signing_out_this_device_from_the_page_signs_the_browser_out(app):
+    user = make_user(app)
+    laptop = browser(app, user)
+    device_id = own_id(laptop)
+
+    response = laptop.post(
+        f"{PAGE}/{device_id}/revoke", data={"csrf_token": csrf_token(laptop.get(PAGE).text)}
+    )
+
+    assert response.status_code == 303 and response.headers["Location"] == "/login"
+    assert any(c.startswith("idp_sso=;") for c in response.headers.getlist("Set-Cookie"))
+    assert laptop.get(PAGE).status_code == 303  # back to the sign-in page
+
+
+def test_the_page_cannot_touch_another_users_device(app):
+    alice = browser(app, make_user(app))
+    bob = browser(app, make_user(app, "bob@example.com"))
+    bob_device = own_id(bob)
+    token = csrf_token(alice.get(PAGE).text)
+
+    for action in ("revoke", "rename", "untrust"):
+        response = alice.post(
+            f"{PAGE}/{bob_device}/{action}", data={"csrf_token": token, "name": "x"}
+        )
+        assert response.status_code == 303
+    assert "no longer signed in" in alice.get(PAGE).text
+    assert bob.get(f"{URL}/{bob_device}").get_json()["name"] == "Chrome on Linux"
+
+
+def test_page_posts_need_the_csrf_token(app):
+    user = make_user(app)
+    laptop = browser(app, user)
+    phone = browser(app, user, SAFARI_IPHONE)
+
+    assert laptop.post(f"{PAGE}/revoke-others").status_code == 400
+    assert laptop.post(f"{PAGE}/{own_id(phone)}/revoke").status_code == 400
+    assert phone.get(URL).status_code == 200
+
+
+def test_the_page_needs_a_signed_in_user(client):
+    response = client.get(PAGE)
+    assert response.status_code == 303 and response.headers["Location"].startswith("/login")
