@@ -319,6 +319,19 @@ def _apply(
     return Verified(user, token.purpose, user.email, previous)
 
 
+def cancel(user: User, purpose: str, *, actor: audit.Actor) -> None:
+    """Withdraw a pending request (e.g. an e-mail change): its code and link stop working."""
+    supersede(user, purpose, clock.now())
+    audit.record(
+        f"{purpose}.cancelled",
+        actor=actor,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        target_type="user",
+        target_id=user.id,
+    )
+
+
 def _flush_unique() -> None:
     """A lost race for the new address (unique per tenant) is a Conflict, not a 500."""
     try:

@@ -19,7 +19,6 @@ from idp import errors
 from idp import security
 from idp.config import Settings
 from idp.extensions import db
-from idp.models import BrowserSession
 from idp.models import User
 from idp.services import audit
 from idp.services import sessions
@@ -106,13 +105,13 @@ def change(
     current_password: str | None,
     new_password: str,
     *,
-    keep_session: BrowserSession | None,
+    keep_session_id: str | None,
     policy: PasswordPolicy = DEFAULT_POLICY,
     actor: audit.Actor,
 ) -> int:
     """The user changes their password (the current one is required) or sets one when they
     have none (a federated user). Every other browser session of the user ends, so a thief
-    signed in elsewhere is out; `keep_session`, the browser doing this, stays signed in.
+    signed in elsewhere is out; `keep_session_id`, the browser doing this, stays signed in.
     Returns how many sessions ended."""
     had_password = user.password_hash is not None
     if had_password:
@@ -143,7 +142,7 @@ def change(
     replace(user, new_password)
     ended = 0
     for other in sessions.for_user(user):
-        if keep_session is None or other.id != keep_session.id:
+        if other.id != keep_session_id:
             ended += sessions.end_if_live(other, actor=actor, reason="password_changed")
     audit.record(
         "user.password_changed" if had_password else "user.password_set",

@@ -1,9 +1,97 @@
-"""/account/v1 password: change."""
+"""/account/v1 password: change it, or set one when the account has none."""
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from typing import Any
 
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+from marshmallow import Schema
+from marshmallow import fields
+from marshmallow import validate
+
+from idp import mail
+from idp import runtime
 from idp.account import PREFIX
+from idp.account.auth import AccountCaller
+from idp.account.auth import current
+from idp.extensions import db
+from idp.extensions import limiter
+from idp.oauth.verification import InvalidToken
+from idp.oauth.verification import verify_access_token
+from idp.services import passwords
 
 blp = Blueprint("account_password", __name__, url_prefix=PREFIX, description="Password")
+
+CHANGE_LIMIT = "10/minute"  # per client IP: guesses at the current password
+
+
+class PasswordChangeSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    current_password = fields.String(
+        validate=validate.Length(max=passwords.MAX_LENGTH),
+        metadata={"description": "Required when the account has a password"},
+    )
+    new_password = fields.String(
+        required=True,
+        validate=validate.Length(max=passwords.MAX_LENGTH),
+        metadata={
+            "description": "At least 8 characters; common and guessable passwords (zxcvbn "
+            "score below 3, or built from the user's e-mail or name) are refused"
+        },
+    )
+
+
+def change_password(caller: AccountCaller, current_password: str | None, new: str) -> int:
+    """Change (or set), commit, tell the user by mail. Every other browser session ends;
+    the calling one stays (with an access token: the session its grant came from, so the
+    calling application keeps its tokens)."""
+    try:
+        ended = passwords.change(
+            caller.user,
+            current_password,
+            new,
+            keep_session_id=_calling_session_id(caller),
+            policy=passwords.PasswordPolicy.from_settings(runtime.settings()),
+            actor=caller.actor,
+        )
+    except passwords.WrongCurrentPassword:
+        db.session.commit()  # keep the failure's audit event
+        raise
+    db.session.commit()
+    mail.send_password_changed(caller.user, reset=False)
+    return ended
+
+
+def _calling_session_id(caller: AccountCaller) -> str | None:
+    if caller.session is not None:
+        return caller.session.id
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        grant = verify_access_token(token.strip()).grant
+    except InvalidToken:
+        return None
+    return grant.session_id if grant is not None else None
+
+
+@blp.route("/password")
+class Password(MethodView):
+    decorators = [limiter.limit(CHANGE_LIMIT)]
+
+    @blp.arguments(PasswordChangeSchema)
+    @blp.response(204)
+    @blp.alt_response(422, description="Wrong current password, or a weak new one (`errors`)")
+    def post(self, body: dict[str, Any]) -> None:
+        """Change or set your password
+
+        `{current_password, new_password}` changes it; `{new_password}` alone sets one for
+        an account that has none (signed up through Google, say). Every other browser
+        session of the user ends; the one making the call stays. 204 on success.
+        """
+        change_password(current(), body.get("current_password"), body["new_password"])
