@@ -236,6 +236,7 @@ class ManagementClient:
         email_verified: bool | None = None,
         created_from: datetime | str | None = None,
         created_to: datetime | str | None = None,
+        provider: str | None = None,
     ) -> Page[JSON]:
         params = dict(locals())
         params.pop("self")
@@ -331,6 +332,30 @@ class ManagementClient:
             return self.list_user_audit_events(user_id, **params)
 
         return self._iterate(fetch, page_size, {})
+
+    def list_user_mfa(self, user_id: str) -> Page[JSON]:
+        """The user's MFA enrolments (totp, each webauthn credential, the backup-code set)."""
+        return self._page(f"/users/{_segment(user_id)}/mfa", {})
+
+    def reset_user_mfa(self, user_id: str, method: str | None = None) -> int:
+        """Remove one method's enrolments (totp, webauthn, backup_codes) or, without
+        `method`, all of them; returns how many were removed."""
+        path = f"/users/{_segment(user_id)}/mfa"
+        if method is not None:
+            path += f"/{_segment(method)}"
+        body = self.request("DELETE", path)
+        return int((body or {}).get("removed", 0))
+
+    def list_user_identities(self, user_id: str) -> Page[JSON]:
+        return self._page(f"/users/{_segment(user_id)}/identities", {})
+
+    def unlink_user_identity(self, user_id: str, identity_id: str, *, force: bool = False) -> None:
+        """`force` unlinks even the user's last way to sign in (409 without it)."""
+        self.request(
+            "DELETE",
+            f"/users/{_segment(user_id)}/identities/{_segment(identity_id)}",
+            params={"force": True} if force else None,
+        )
 
     # --- clients -----------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +17,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
+from idp.client import JSON
 from idp.client import ManagementApiError
 from idp.client import ManagementClient
 from idp.client import Page
@@ -336,3 +339,106 @@ def test_non_json_error_bodies_do_not_break_the_client(live_idp: LiveIdP) -> Non
     error = ManagementApiError.from_response(Plain())
     assert error.status == 502 and error.title == "Bad Gateway"
     assert error.detail == "<html>upstream down</html>" and error.errors == {}
+
+
+# --- MFA enrolments and linked identities --------------------------------------------------
+
+
+def _enrol_totp(live_idp: LiveIdP, email: str) -> None:
+    """Sign in as the user and turn on an authenticator app through /account/v1."""
+    import pyotp
+
+    with requests.Session() as browser:
+        login = browser.get(live_idp.url("/login"), timeout=TIMEOUT)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert token, login.text
+        signed_in = browser.post(
+            live_idp.url("/login"),
+            data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        headers = {"X-CSRFToken": token.group(1)}
+        setup = browser.post(live_idp.url("/account/v1/mfa/totp"), headers=headers, timeout=TIMEOUT)
+        assert setup.status_code == 200, setup.text
+        code = pyotp.TOTP(setup.json()["secret"]).now()
+        verified = browser.post(
+            live_idp.url("/account/v1/mfa/totp/verify"),
+            json={"code": code},
+            headers=headers,
+            timeout=TIMEOUT,
+        )
+        assert verified.status_code == 200, verified.text
+
+
+def _link_identity(live_idp: LiveIdP, user: JSON, provider: str) -> str:
+    """Federation (a later issue) is what links identities; until it exists the row is
+    written straight into the server's database."""
+    from sqlalchemy import create_engine
+    from sqlalchemy import text
+
+    identity_id = str(uuid.uuid4())
+    engine = create_engine(live_idp.env["IDP_DATABASE_URL"])
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO identities (id, tenant_id, user_id, provider, subject, email, "
+                "claims, created_at) VALUES (:id, :tenant, :user, :provider, :subject, :email, "
+                "'{}', CURRENT_TIMESTAMP)"
+            ),
+            {
+                "id": identity_id,
+                "tenant": connection.execute(
+                    text("SELECT tenant_id FROM users WHERE id = :id"), {"id": user["id"]}
+                ).scalar_one(),
+                "user": user["id"],
+                "provider": provider,
+                "subject": secrets.token_hex(8),
+                "email": user["email"],
+            },
+        )
+    engine.dispose()
+    return identity_id
+
+
+def test_user_mfa_and_identities(live_idp: LiveIdP, api: ManagementClient, require) -> None:
+    require("GET /users/{user_id}/mfa", "DELETE /users/{user_id}/mfa")
+    require("DELETE /users/{user_id}/mfa/{method}", "GET /users/{user_id}/identities")
+    require("DELETE /users/{user_id}/identities/{identity_id}", "POST /users", "GET /stats")
+    email = _email()
+    user = api.create_user(email, password=PASSWORD, email_verified=True)
+    before = api.get_stats()["users"]["mfa_enabled"]
+    _enrol_totp(live_idp, email)
+
+    enrolments = api.list_user_mfa(user["id"])
+    assert isinstance(enrolments, Page) and enrolments.total == 2
+    by_method = {e["method"]: e for e in enrolments}
+    assert by_method["totp"]["confirmed"] is True
+    assert by_method["backup_codes"]["remaining"] == 10
+    assert api.get_stats()["users"]["mfa_enabled"] == before + 1
+    assert api.reset_user_mfa(user["id"], "backup_codes") == 1
+    assert [e["method"] for e in api.list_user_mfa(user["id"])] == ["totp"]
+    with pytest.raises(ManagementApiError) as unknown:
+        api.reset_user_mfa(user["id"], "sms")
+    assert unknown.value.status == 404
+    assert api.reset_user_mfa(user["id"]) == 1
+    assert api.list_user_mfa(user["id"]).total == 0
+
+    provider = f"oidc-{secrets.token_hex(3)}"
+    identity_id = _link_identity(live_idp, user, provider)
+    assert [u["id"] for u in api.list_users(provider=provider)] == [user["id"]]
+    identities = api.list_user_identities(user["id"])
+    assert [i["id"] for i in identities] == [identity_id]
+    assert identities.items[0]["provider"] == provider
+    api.unlink_user_identity(user["id"], identity_id)  # the password is left
+    assert api.list_user_identities(user["id"]).total == 0
+    assert api.list_users(provider=provider).total == 0
+
+    passwordless = api.create_user(_email())
+    last = _link_identity(live_idp, passwordless, provider)
+    with pytest.raises(ManagementApiError) as conflict:
+        api.unlink_user_identity(passwordless["id"], last)
+    assert conflict.value.status == 409
+    api.unlink_user_identity(passwordless["id"], last, force=True)
+    assert api.list_user_identities(passwordless["id"]).total == 0
