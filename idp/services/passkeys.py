@@ -98,8 +98,15 @@ class RelyingParty:
 
 
 class PasskeyFailed(errors.AuthenticationFailed):
-    """A registration or assertion that does not check out (forged, replayed, expired,
-    unknown credential...). The message is safe to show."""
+    """An assertion that does not check out (forged, replayed, expired, unknown
+    credential...). The message is safe to show."""
+
+
+class RegistrationFailed(errors.InvalidInput):
+    """A registration response that does not check out. The message is safe to show."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, {"credential": [detail]})
 
 
 # --- challenges ---------------------------------------------------------------------------
@@ -339,19 +346,23 @@ def register(
     actor: audit.Actor,
 ) -> WebAuthnCredential:
     """Check a registration response against the user's stored challenge and keep the new
-    credential. Raises InvalidInput (not a registration response, bad name), PasskeyFailed
-    (the ceremony does not check out) or Conflict (already registered)."""
+    credential. Raises InvalidInput (not a registration response, bad name),
+    RegistrationFailed (the ceremony does not check out; the challenge is used up, so the
+    caller should commit) or Conflict (already registered)."""
     if name is not None:
         name = clean_name(name)
     raw = _as_dict(credential)
     parsed = _parse_registration(raw)
-    challenge = _consume_challenge(
-        parsed.response.client_data_json,
-        tenant_id=user.tenant_id,
-        purpose=REGISTER,
-        user=user,
-        expected_id=None,
-    )
+    try:
+        challenge = _consume_challenge(
+            parsed.response.client_data_json,
+            tenant_id=user.tenant_id,
+            purpose=REGISTER,
+            user=user,
+            expected_id=None,
+        )
+    except PasskeyFailed as failed:
+        raise RegistrationFailed(failed.detail) from None
     try:
         verified = verify_registration_response(
             credential=parsed,
@@ -369,7 +380,7 @@ def register(
             user_id=user.id,
             reason=str(exc)[:200],
         )
-        raise PasskeyFailed("The passkey could not be verified. Try again.") from None
+        raise RegistrationFailed("The passkey could not be verified. Try again.") from None
     credential_id = bytes_to_base64url(verified.credential_id)
     if db.session.scalar(select(exists().where(WebAuthnCredential.credential_id == credential_id))):
         raise errors.Conflict("This passkey is already registered")
