@@ -13,12 +13,16 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import AuditEvent
+from idp.models import BackchannelLogout
 from idp.models import BrowserSession
+from idp.oauth import backchannel
 from tests.accounts import account_token
 from tests.accounts import csrf_header
 from tests.accounts import signed_in
 from tests.factories import MadeUser
+from tests.factories import make_client
 from tests.factories import make_user
+from tests.flow import authorize
 from tests.flow import csrf_token
 
 URL = "/account/v1/devices"
@@ -76,6 +80,25 @@ def test_lists_each_signed_in_browser_and_marks_the_callers_own(app):
         assert device["trusted_until"] is None
         assert device["ip"] and device["created_at"] and device["last_seen_at"]
     assert {d["id"] for d in devices(phone) if d["current"]} == {by_name["Safari on iPhone"]["id"]}
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "name"),
+    [("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+      "Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0", "Edge on Windows"),
+     ("Mozilla/5.0 (Android 14; Mobile; rv:125.0) Gecko/125.0 Firefox/125.0", "Firefox on Android"),
+     ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+      "Version/17.4 Safari/605.1.15", "Safari on macOS"),
+     ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+      "Chrome/124.0.0.0 Safari/537.36", "Chrome on ChromeOS"),
+     ("Firefox/125.0", "Firefox"), ("SomeBot (Linux)", "Linux device"),
+     ("curl/8.5.0", "Unknown device"), ("", "Unknown device")],
+)  # fmt: skip
+def test_a_device_without_a_name_is_named_after_its_user_agent(app, user_agent, name):
+    user = make_user(app)
+    (device,) = devices(browser(app, user, user_agent))
+    assert device["name"] == name
+    assert device["user_agent"] == (user_agent or None)
 
 
 def test_get_one_device(app):
@@ -161,6 +184,28 @@ def test_revoking_the_callers_own_device_signs_the_browser_out(app):
     assert response.status_code == 204
     assert any(c.startswith("idp_sso=;") for c in response.headers.getlist("Set-Cookie"))
     assert laptop.get(URL).status_code == 401
+
+
+def test_revoking_devices_tells_their_relying_parties(app, monkeypatch):
+    """Like a logout: each ended session's clients get a Back-Channel Logout token, queued in
+    the same commit and sent after it."""
+    started: list[list[str]] = []
+    monkeypatch.setattr(backchannel, "start", lambda app, row_ids: started.append(list(row_ids)))
+    user = make_user(app)
+    rp = make_client(app, skip_consent=True, backchannel_logout_uri="https://rp.example.com/bc")
+    laptop = browser(app, user)
+    phone = browser(app, user, SAFARI_IPHONE)
+    tablet = browser(app, user, SAFARI_IPHONE.replace("iPhone", "iPad"))
+    for other in (phone, tablet):
+        assert authorize(other, rp, user).redirect.get("code")
+
+    assert laptop.delete(f"{URL}/{own_id(phone)}", headers=csrf_header(laptop)).status_code == 204
+    assert laptop.post(f"{URL}/revoke-others", headers=csrf_header(laptop)).status_code == 200
+
+    with app.app_context():
+        rows = db.session.scalars(select(BackchannelLogout)).all()
+        assert len(rows) == 2 and {r.client_id for r in rows} == {rows[0].client_id}
+        assert sorted(started) == sorted([row.id] for row in rows)  # one start per commit
 
 
 def test_revoke_others_keeps_the_callers_browser(app):
