@@ -63,7 +63,11 @@ class WebAuthnCredential(db.Model):
 
 
 class BackupCode(db.Model):
-    """One of ten single-use recovery codes, stored as an Argon2id hash (DESIGN §3)."""
+    """One of ten single-use recovery codes, stored as an Argon2id hash (DESIGN §3).
+
+    `lookup` is a one-byte keyed tag of the code: checking a typed code costs one Argon2 run
+    against the row(s) with its tag instead of ten, and the tag tells nothing without the
+    server key (and only 8 of the code's ~50 bits with it)."""
 
     __tablename__ = "backup_codes"
 
@@ -71,6 +75,7 @@ class BackupCode(db.Model):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(255))
+    lookup: Mapped[str] = mapped_column(String(2))
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 

@@ -42,6 +42,11 @@ def _new_code() -> str:
     return f"{raw[:GROUP]}-{raw[GROUP:]}"
 
 
+def _lookup(normalized: str) -> str:
+    """The code's one-byte keyed tag (see BackupCode.lookup)."""
+    return security.hash_secret("backup-code:" + normalized)[:2]
+
+
 def generate(user: User, actor: audit.Actor) -> list[str]:
     """Replace the user's backup codes with ten new ones; returns them in clear, once."""
     db.session.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
@@ -52,6 +57,7 @@ def generate(user: User, actor: audit.Actor) -> list[str]:
                 tenant_id=user.tenant_id,
                 user_id=user.id,
                 code_hash=security.hash_password(normalize(code)),
+                lookup=_lookup(normalize(code)),
             )
         )
     audit.record(
@@ -95,10 +101,14 @@ def use(user: User, code: str) -> bool:
     typed = normalize(code)
     if len(typed) != LENGTH or any(ch not in ALPHABET for ch in typed):
         return False
-    unused = db.session.scalars(
-        select(BackupCode).where(BackupCode.user_id == user.id, BackupCode.used_at.is_(None))
+    candidates = db.session.scalars(
+        select(BackupCode).where(
+            BackupCode.user_id == user.id,
+            BackupCode.used_at.is_(None),
+            BackupCode.lookup == _lookup(typed),
+        )
     ).all()
-    for row in unused:
+    for row in candidates:
         if security.verify_password(typed, row.code_hash):
             spent = db.session.execute(
                 update(BackupCode)
