@@ -483,7 +483,11 @@ def authenticate(
     are locked out. Without, it is a passwordless sign-in: the credential must be
     discoverable-style (its userHandle naming its owner) and the user verified. Returns the
     signed-in user. `challenge_id`, when given, must be the challenge this browser asked
-    for. Raises InvalidInput (not an assertion), PasskeyFailed or lockout.AccountLocked."""
+    for. Raises InvalidInput (not an assertion), PasskeyFailed or lockout.AccountLocked.
+
+    A passwordless sign-in is not held up by the lockout, which stops guessing: there is
+    nothing to guess, and a locked-out owner can still prove possession and verification.
+    Any successful sign-in resets the failure count."""
     raw = _as_dict(credential)
     parsed = _parse_assertion(raw)
     if user is not None:
