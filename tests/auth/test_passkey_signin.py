@@ -488,3 +488,17 @@ def test_second_factor_malformed_credential_is_a_400(app, client, user):
     form = PasskeyForm(client, "/login/mfa")
     form.options()
     assert form.submit("not json").status_code == 400
+
+
+def test_a_locked_out_user_can_still_sign_in_with_a_passkey(app, client, user):
+    """The lockout stops password guessing; a user-verified passkey guesses nothing."""
+    authenticator = enrol(app, user)
+    for _ in range(5):
+        sign_in(app.test_client(), "/login", user.email, "wrong password!")
+    locked = sign_in(app.test_client(), "/login", user.email, user.password)
+    assert LOCKED in locked.text
+    response = passwordless(client, authenticator)
+    assert response.status_code == 303 and has_session_cookie(response)
+    with app.app_context():
+        row = db.session.get(User, user.id)
+        assert row.failed_login_count == 0 and row.locked_until is None
