@@ -38,6 +38,7 @@ class AccountCaller:
     user: User
     session: BrowserSession | None  # the browser session, when called with the cookie
     client_id: str | None  # the application, when called with an access token
+    session_id: str | None = None  # the caller's browser session: the cookie's or the token's sid
 
     @property
     def actor(self) -> audit.Actor:
@@ -60,7 +61,13 @@ def _authenticate() -> None:
             raise errors.AuthenticationFailed("Use an access token issued to a user")
         if ACCOUNT_SCOPE not in verified.scopes:
             raise errors.Forbidden("This access token lacks the account scope")
-        g.account = AccountCaller(verified.user, None, str(verified.claims.get("client_id")))
+        sid = verified.claims.get("sid")
+        g.account = AccountCaller(
+            verified.user,
+            None,
+            str(verified.claims.get("client_id")),
+            sid if isinstance(sid, str) else None,
+        )
         return
     browser = web.current_session()
     if browser is None:
@@ -69,7 +76,7 @@ def _authenticate() -> None:
         csrf.protect()
     user = db.session.get(User, browser.user_id)
     assert user is not None  # find_active checked the user
-    g.account = AccountCaller(user, browser, None)
+    g.account = AccountCaller(user, browser, None, browser.id)
 
 
 def install(blueprint: Blueprint) -> None:
@@ -90,7 +97,8 @@ def signed_in_page(view: F) -> F:
         user = web.current_user()
         if user is None:
             return _to_login()
-        g.account = AccountCaller(user, web.current_session(), None)
+        browser = web.current_session()
+        g.account = AccountCaller(user, browser, None, browser.id if browser else None)
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

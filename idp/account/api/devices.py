@@ -12,7 +12,6 @@ from typing import Any
 from flask import Response
 from flask import after_this_request
 from flask import current_app
-from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema
@@ -31,8 +30,6 @@ from idp.models import BrowserSession
 from idp.oauth import backchannel
 from idp.oauth import subjects
 from idp.oauth import tokens
-from idp.oauth.verification import InvalidToken
-from idp.oauth.verification import decode_access_token
 from idp.services import audit
 from idp.services import devices
 from idp.services import logout
@@ -117,21 +114,6 @@ class BackchannelEnder:
             backchannel.start(current_app._get_current_object(), self.row_ids)  # type: ignore[attr-defined]
 
 
-def current_session_id(caller: AccountCaller) -> str | None:
-    """The caller's own browser session: the cookie's, or the access token's `sid`."""
-    if caller.session is not None:
-        return caller.session.id
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    try:
-        claims = decode_access_token(value.strip())  # already verified by account.auth
-    except InvalidToken:
-        return None
-    sid = claims.get("sid")
-    return sid if isinstance(sid, str) else None
-
-
 def serialize(device: BrowserSession, current_id: str | None) -> dict[str, Any]:
     trusted = devices.is_trusted(device)
     return {
@@ -191,7 +173,7 @@ class Devices(MethodView):
         seen first. `current` marks the caller's own browser.
         """
         caller = current()
-        current_id = current_session_id(caller)
+        current_id = caller.session_id
         found = devices.for_user(caller.user)
         return {"items": [serialize(d, current_id) for d in found], "total": len(found)}
 
@@ -208,7 +190,7 @@ class RevokeOtherDevices(MethodView):
         a live session keeps none (the token itself keeps working: it is not a device).
         """
         caller = current()
-        current_id = current_session_id(caller)
+        current_id = caller.session_id
         keep = next((d for d in devices.for_user(caller.user) if d.id == current_id), None)
         ender = BackchannelEnder(caller.actor)
         revoked = devices.revoke_others(caller.user, keep, actor=caller.actor, end_session=ender)
@@ -227,7 +209,7 @@ class DeviceItem(MethodView):
         """
         caller = current()
         device = devices.get(caller.user, device_id)
-        return serialize(device, current_session_id(caller))
+        return serialize(device, caller.session_id)
 
     @blp.arguments(DevicePatchSchema)
     @blp.response(200, DeviceSchema)
@@ -250,7 +232,7 @@ class DeviceItem(MethodView):
             devices.untrust(device, actor=caller.actor)
             forget_own_device(caller, device, signed_out=False)
         db.session.commit()
-        return serialize(device, current_session_id(caller))
+        return serialize(device, caller.session_id)
 
     @blp.response(204)
     def delete(self, device_id: str) -> None:
