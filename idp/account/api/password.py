@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -19,8 +18,6 @@ from idp.account.auth import AccountCaller
 from idp.account.auth import current
 from idp.extensions import db
 from idp.extensions import limiter
-from idp.oauth.verification import InvalidToken
-from idp.oauth.verification import verify_access_token
 from idp.services import passwords
 
 blp = Blueprint("account_password", __name__, url_prefix=PREFIX, description="Password")
@@ -55,7 +52,7 @@ def change_password(caller: AccountCaller, current_password: str | None, new: st
             caller.user,
             current_password,
             new,
-            keep_session_id=_calling_session_id(caller),
+            keep_session_id=caller.session_id,
             policy=passwords.PasswordPolicy.from_settings(runtime.settings()),
             actor=caller.actor,
         )
@@ -65,19 +62,6 @@ def change_password(caller: AccountCaller, current_password: str | None, new: st
     db.session.commit()
     mail.send_password_changed(caller.user, reset=False)
     return ended
-
-
-def _calling_session_id(caller: AccountCaller) -> str | None:
-    if caller.session is not None:
-        return caller.session.id
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    try:
-        grant = verify_access_token(token.strip()).grant
-    except InvalidToken:
-        return None
-    return grant.session_id if grant is not None else None
 
 
 @blp.route("/password")
