@@ -18,6 +18,7 @@ from idp.models import TotpCredential
 from idp.models import User
 from idp.models import WebAuthnCredential
 from idp.services import audit
+from idp.services import sessions
 
 TOTP = "totp"
 WEBAUTHN = "webauthn"
@@ -143,4 +144,6 @@ def reset(user: User, method: str | None, *, actor: audit.Actor) -> int:
         methods=list(chosen),
         removed=removed,
     )
+    # A device trusted under the old factors must not skip the new ones.
+    sessions.forget_trusted_devices(user, actor=actor, reason="mfa_reset")
     return removed

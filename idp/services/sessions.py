@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
 
 from idp import clock
 from idp import errors
@@ -161,6 +163,35 @@ def end_if_live(session: BrowserSession, *, actor: audit.Actor, reason: str = "a
 
 
 def end_all(user: User, *, actor: audit.Actor, reason: str = "admin") -> int:
+    """Sign the user out everywhere (admin, block, password reset). Trusted devices are
+    forgotten too: "everywhere" must not leave a browser that skips the second factor."""
     ended = [end_if_live(s, actor=actor, reason=reason) for s in for_user(user)]
+    forget_trusted_devices(user, actor=actor, reason=reason)
     db.session.flush()
     return sum(ended)
+
+
+def forget_trusted_devices(user: User, *, actor: audit.Actor, reason: str) -> int:
+    """Every browser of the user asks for the second factor again at its next sign-in."""
+    result = db.session.execute(
+        update(BrowserSession)
+        .where(
+            BrowserSession.user_id == user.id,
+            or_(BrowserSession.trusted.is_(True), BrowserSession.device_token_hash.is_not(None)),
+        )
+        .values(trusted=False, trusted_until=None, device_token_hash=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        audit.record(
+            "device.trust_cleared",
+            actor=actor,
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            reason=reason,
+            devices=count,
+        )
+    return count

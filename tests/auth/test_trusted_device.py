@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyotp
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -20,11 +21,13 @@ from idp.services import audit
 from idp.services import totp
 from tests.accounts import csrf_header
 from tests.factories import MadeUser
+from tests.factories import make_api_key
 from tests.factories import make_user
 from tests.flow import csrf_token
 from tests.flow import sign_in
 
 DEVICES = "/account/v1/devices"
+USERS = "/management/v1/users"
 
 
 def enrol_totp(app: Flask, user: MadeUser, now) -> pyotp.TOTP:
@@ -225,3 +228,57 @@ def test_a_forged_device_cookie_is_ignored(app, frozen_clock):
     http.set_cookie("idp_device", "forged-token")
 
     assert asks_second_factor(password_step(http, user))
+
+
+@pytest.mark.parametrize(
+    "everywhere",
+    [
+        pytest.param(
+            lambda admin, user_id: admin.delete(f"{USERS}/{user_id}/sessions"), id="admin"
+        ),
+        pytest.param(
+            lambda admin, user_id: (
+                admin.post(f"{USERS}/{user_id}/block", json={"reason": "x"})
+                and admin.post(f"{USERS}/{user_id}/unblock")
+            ),
+            id="block",
+        ),
+    ],
+)
+def test_signing_the_user_out_everywhere_forgets_trusted_devices(app, frozen_clock, everywhere):
+    user = make_user(app)
+    http, _ = trusted_sign_in(app, user, frozen_clock)
+    admin = AdminClient(app.test_client(), make_api_key(app, "*"))
+
+    response = everywhere(admin, user.id)
+
+    assert response.status_code == 200, response.text
+    assert trusted_rows(app, user) == []
+    frozen_clock.advance(seconds=30)
+    assert asks_second_factor(password_step(http, user))
+
+
+def test_an_admin_mfa_reset_forgets_trusted_devices(app, frozen_clock):
+    user = make_user(app)
+    http, _ = trusted_sign_in(app, user, frozen_clock)
+    admin = AdminClient(app.test_client(), make_api_key(app, "*"))
+
+    assert admin.delete(f"{USERS}/{user.id}/mfa").status_code == 200
+    enrol_totp(app, user, frozen_clock.current + timedelta(seconds=60))  # a new phone
+    frozen_clock.advance(seconds=90)
+
+    assert trusted_rows(app, user) == []
+    assert asks_second_factor(password_step(http, user))
+
+
+class AdminClient:
+    """The management API with an API key."""
+
+    def __init__(self, http: FlaskClient, key: str) -> None:
+        self.http, self.headers = http, {"Authorization": f"Bearer {key}"}
+
+    def delete(self, path: str) -> TestResponse:
+        return self.http.delete(path, headers=self.headers)
+
+    def post(self, path: str, **kwargs: object) -> TestResponse:
+        return self.http.post(path, headers=self.headers, **kwargs)
