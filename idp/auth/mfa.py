@@ -56,7 +56,7 @@ def _rate_limit() -> str:
     return runtime.settings().login_rate_limit
 
 
-def _login_url() -> str:
+def login_url_of_pending() -> str:
     """Back to the password page, keeping the authorization request the sign-in was for
     (read from the parked sign-in even when it has just expired)."""
     parked = session.get(signin.PENDING_KEY)
@@ -68,7 +68,8 @@ def _login_url() -> str:
     )
 
 
-def _render(user: User, *, status: int = 200, **context: Any) -> tuple[str, int]:
+def render_challenge(user: User, *, status: int = 200, **context: Any) -> tuple[str, int]:
+    """The second-factor page for `user` (also redrawn by the passkey views)."""
     methods = mfa.methods(user)
     return render_template(
         "login_mfa.html",
@@ -86,20 +87,20 @@ def _render(user: User, *, status: int = 200, **context: Any) -> tuple[str, int]
 @bp.route("/login/mfa", methods=["GET", "POST"], endpoint="challenge")
 @limiter.limit(_rate_limit, methods=["POST"])
 def challenge() -> Response | tuple[str, int]:
-    login_url = _login_url()  # before an expired sign-in is forgotten
+    login_url = login_url_of_pending()  # before an expired sign-in is forgotten
     user = signin.pending_user()
     if user is None or not mfa.methods(user):  # expired, or the factors were reset meanwhile
         signin.abandon()
         return redirect(login_url, code=303)
     if request.method == "GET":
-        return _render(user)
+        return render_challenge(user)
 
     method = request.form.get("method", TOTP)
     code = request.form.get("code", "")[:MAX_CODE]
     trust_device = request.form.get("trust_device") in ("1", "on", "true")
     check = {TOTP: totp.authenticate, BACKUP_CODE: backup_codes.authenticate}.get(method)
     if check is None:
-        return _render(user, status=400, error="Choose a way to confirm it's you.")
+        return render_challenge(user, status=400, error="Choose a way to confirm it's you.")
     try:
         check(user, code, actor=web.actor("user", user.id), policy=lockout_policy())
     except lockout.AccountLocked as locked:
@@ -111,13 +112,13 @@ def challenge() -> Response | tuple[str, int]:
         return page, 200
     except errors.AuthenticationFailed:
         db.session.commit()
-        return _render(user, error=ERRORS[method], method=method)
+        return render_challenge(user, error=ERRORS[method], method=method)
     return signin.complete_second_factor(user, FACTOR_AMR[method], trust_device=trust_device)
 
 
 @bp.post("/login/mfa/cancel", endpoint="cancel")
 def cancel() -> Response:
     """Sign in as someone else: forget the parked sign-in, back to the password page."""
-    login_url = _login_url()
+    login_url = login_url_of_pending()
     signin.abandon()
     return redirect(login_url, code=303)

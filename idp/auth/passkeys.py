@@ -150,7 +150,7 @@ def mfa() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """The assertion for the second factor; a failure counts toward the lockout."""
     user = signin.pending_user()
     if user is None:
-        login_url = mfa_views._login_url()
+        login_url = mfa_views.login_url_of_pending()
         signin.abandon()
         return redirect(login_url, code=303)
     challenge_id = session.pop(SECOND_FACTOR_CHALLENGE, "")
@@ -166,10 +166,10 @@ def mfa() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
             policy=mfa_views.lockout_policy(),
         )
     except errors.InvalidInput:
-        return mfa_views._render(user, status=400, error=MALFORMED, method="webauthn")
+        return mfa_views.render_challenge(user, status=400, error=MALFORMED, method="webauthn")
     except lockout.AccountLocked as locked:
         db.session.commit()  # the failure count and the audit events
-        login_url = mfa_views._login_url()
+        login_url = mfa_views.login_url_of_pending()
         signin.abandon()
         page = render_template(
             "login_mfa.html",
@@ -180,7 +180,7 @@ def mfa() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
         return page, 429, {"Retry-After": str(locked.retry_after)}
     except passkeys.PasskeyFailed as failed:
         db.session.commit()
-        return mfa_views._render(user, error=failed.detail, method="webauthn")
+        return mfa_views.render_challenge(user, error=failed.detail, method="webauthn")
     return signin.complete_second_factor(
         user, list(passkeys.SECOND_FACTOR_AMR), trust_device=trust_device
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.factories import make_client
@@ -108,9 +110,13 @@ def test_pages_with_secrets_are_not_cached(client):
     assert client.get("/login").headers["Cache-Control"] == "no-store"
 
 
-def test_login_page_renders_without_javascript(client):
+def test_login_page_works_without_javascript(client):
+    """The password form is plain HTML; the only script (passkeys) is an external file that
+    enhances a form hidden until it runs."""
     page = client.get("/login").text
-    assert "<script" not in page
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", page, re.S)
+    assert all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    assert re.search(r'<form[^>]*class="form passkey-signin"[^>]*\bhidden\b', page)
     assert 'name="email"' in page and 'name="password"' in page and 'name="csrf_token"' in page
 
 
@@ -161,3 +167,12 @@ def test_guesses_against_one_account_are_limited_across_addresses(app, client):
         )
     assert statuses[:20] == [200] * 20
     assert statuses[20] == 429
+
+
+def test_home_page_leads_a_signed_in_user_to_their_account(app, client):
+    user = make_user(app)
+    assert 'href="/account"' not in client.get("/").text
+    sign_in(client, "/login", user.email, user.password)
+
+    assert 'href="/account"' in client.get("/").text
+    assert client.get("/account").status_code == 200

@@ -110,7 +110,7 @@ def sign_in(page: Any, email: str, password: str) -> Any:
         return response.request.method == "POST" and urlsplit(response.url).path == "/login"
 
     with page.expect_response(is_login_post) as answer:
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_load_state()
     return answer.value
 
@@ -159,7 +159,7 @@ def test_wrong_password_shows_the_same_error_as_an_unknown_email(
     assert page.url == login_url  # the form is shown again, same interaction
     sync_api.expect(page.get_by_label("Email")).to_have_value(user["email"])
     sync_api.expect(page.get_by_label("Password")).to_have_value("")
-    sync_api.expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    sync_api.expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
 
     unknown = f"nobody-{secrets.token_hex(6)}@example.com"
     assert sign_in(page, unknown, PASSWORD).status == 200

@@ -58,6 +58,7 @@ class _FormParser(HTMLParser):
                     "action": a.get("action", ""),
                     "fields": {},
                     "buttons": [],
+                    "hidden": "hidden" in a,  # shown only by script (the passkey form)
                 }
             )
         elif self.forms and tag == "input" and a.get("name"):
@@ -67,10 +68,12 @@ class _FormParser(HTMLParser):
 
 
 def only_form(html: str) -> dict[str, Any]:
+    """The one form a browser without JavaScript shows."""
     parser = _FormParser()
     parser.feed(html)
-    assert len(parser.forms) == 1, f"expected one form, found {len(parser.forms)}:\n{html}"
-    return parser.forms[0]
+    visible = [form for form in parser.forms if not form["hidden"]]
+    assert len(visible) == 1, f"expected one visible form, found {len(visible)}:\n{html}"
+    return visible[0]
 
 
 @dataclass
