@@ -62,6 +62,9 @@ class Settings:
     lockout_max_seconds: int = 3600
     mfa_challenge_lifetime: int = 5 * 60  # between the password and the second factor
     trusted_device_days: int = 30
+    # Adding a way into the account (a passkey, a new e-mail address, a first password) needs
+    # a sign-in at most this old (RFC 9470 max_age).
+    recent_auth_seconds: int = 10 * 60
     webauthn_challenge_lifetime: int = 5 * 60
     extra: dict[str, object] = field(default_factory=dict)
 

@@ -57,6 +57,12 @@ def register(app: Flask) -> None:
         if isinstance(exc, errors.AuthenticationFailed):
             realm = "account" if request.path.startswith("/account/") else "management"
             headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
+            if isinstance(exc, errors.ReauthenticationRequired):  # RFC 9470 §3
+                headers["WWW-Authenticate"] += (
+                    ', error="insufficient_user_authentication"'
+                    ', error_description="A more recent sign-in is required"'
+                    f", max_age={exc.max_age}"
+                )
         if isinstance(exc, errors.RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
         return problem(

@@ -55,3 +55,16 @@ class RateLimited(IdPError):
     def __init__(self, retry_after: int, detail: str | None = None) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class ReauthenticationRequired(AuthenticationFailed):
+    """The action needs a sign-in no older than `max_age` seconds (RFC 9470 step-up:
+    `insufficient_user_authentication`): a stolen session or token alone must not be enough
+    to add a way into the account."""
+
+    type = "insufficient-user-authentication"
+    title = "Recent sign-in required"
+
+    def __init__(self, max_age: int, detail: str | None = None) -> None:
+        super().__init__(detail or f"Sign in again (within {max_age // 60} minutes) to do this")
+        self.max_age = max_age

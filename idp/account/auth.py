@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 from typing import TypeVar
@@ -17,7 +20,9 @@ from flask import request
 from flask import url_for
 from flask_smorest import Blueprint
 
+from idp import clock
 from idp import errors
+from idp import runtime
 from idp import web
 from idp.extensions import csrf
 from idp.extensions import db
@@ -39,6 +44,12 @@ class AccountCaller:
     session: BrowserSession | None  # the browser session, when called with the cookie
     client_id: str | None  # the application, when called with an access token
     session_id: str | None = None  # the caller's browser session: the cookie's or the token's sid
+    auth_time: datetime | None = None  # when the user last proved who they are
+
+    def authenticated_within(self, seconds: int) -> bool:
+        return self.auth_time is not None and clock.now() - self.auth_time <= timedelta(
+            seconds=seconds
+        )
 
     @property
     def actor(self) -> audit.Actor:
@@ -62,11 +73,13 @@ def _authenticate() -> None:
         if ACCOUNT_SCOPE not in verified.scopes:
             raise errors.Forbidden("This access token lacks the account scope")
         sid = verified.claims.get("sid")
+        auth_time = verified.claims.get("auth_time")
         g.account = AccountCaller(
             verified.user,
             None,
             str(verified.claims.get("client_id")),
             sid if isinstance(sid, str) else None,
+            datetime.fromtimestamp(auth_time, UTC) if isinstance(auth_time, int) else None,
         )
         return
     browser = web.current_session()
@@ -76,7 +89,24 @@ def _authenticate() -> None:
         csrf.protect()
     user = db.session.get(User, browser.user_id)
     assert user is not None  # find_active checked the user
-    g.account = AccountCaller(user, browser, None, browser.id)
+    g.account = AccountCaller(user, browser, None, browser.id, browser.auth_time)
+
+
+def recently_authenticated() -> bool:
+    return current().authenticated_within(runtime.settings().recent_auth_seconds)
+
+
+def require_recent_authentication() -> None:
+    """Refuse (401, RFC 9470 insufficient_user_authentication with max_age) unless the
+    caller signed in within `recent_auth_seconds`: a token's auth_time, or the session's."""
+    if not recently_authenticated():
+        raise errors.ReauthenticationRequired(runtime.settings().recent_auth_seconds)
+
+
+def reauthentication_url() -> str:
+    """The sign-in page, coming back here: signing in again refreshes the session's
+    auth_time (the same session, so nothing else changes)."""
+    return url_for("auth.login", next=request.path)
 
 
 def install(blueprint: Blueprint) -> None:
@@ -98,7 +128,8 @@ def signed_in_page(view: F) -> F:
         if user is None:
             return _to_login()
         browser = web.current_session()
-        g.account = AccountCaller(user, browser, None, browser.id if browser else None)
+        assert browser is not None  # current_user() found it
+        g.account = AccountCaller(user, browser, None, browser.id, browser.auth_time)
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -61,8 +61,12 @@ def login() -> Response | str | tuple[str, int]:
     next_url = signin.safe_next(request.args.get("next"))
     action = url_for("auth.login", interaction_id=pending.id if pending else None, next=next_url)
     context = {"action": action, "client_name": client.name if client else None}
+    signed_in = web.current_user()
+    context["reauthenticating"] = signed_in is not None
     if request.method == "GET":
         hint = pending.params.get("login_hint") if pending else None
+        if signed_in is not None:  # confirming who they are (prompt=login, max_age, account)
+            hint = signed_in.email
         return render_template("login.html", email=hint, error=None, **context)
 
     email = request.form.get("email", "")[:MAX_FIELD]

@@ -21,6 +21,7 @@ from idp import errors
 from idp import runtime
 from idp.account import PREFIX
 from idp.account.auth import current
+from idp.account.auth import require_recent_authentication
 from idp.extensions import db
 from idp.models import WebAuthnCredential
 from idp.services import passkeys
@@ -107,7 +108,10 @@ class RegistrationOptions(MethodView):
 
         Returns the creation options for `navigator.credentials.create`; the user's existing
         passkeys are excluded, a discoverable credential and user verification are preferred.
+        A passkey is a way into the account, so this needs a recent sign-in (401
+        `insufficient_user_authentication` with `max_age`, RFC 9470, otherwise).
         """
+        require_recent_authentication()
         options = passkeys.registration_options(current().user, relying_party())
         db.session.commit()
         return options
@@ -132,6 +136,7 @@ class Passkeys(MethodView):
         `credential` must answer the latest options from POST
         /passkeys/registration-options (each can be answered once).
         """
+        require_recent_authentication()
         caller = current()
         try:
             created = passkeys.register(

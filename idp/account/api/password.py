@@ -16,6 +16,7 @@ from idp import runtime
 from idp.account import PREFIX
 from idp.account.auth import AccountCaller
 from idp.account.auth import current
+from idp.account.auth import require_recent_authentication
 from idp.extensions import db
 from idp.extensions import limiter
 from idp.services import passwords
@@ -46,7 +47,10 @@ class PasswordChangeSchema(Schema):
 def change_password(caller: AccountCaller, current_password: str | None, new: str) -> int:
     """Change (or set), commit, tell the user by mail. Every other browser session ends;
     the calling one stays (with an access token: the session its grant came from, so the
-    calling application keeps its tokens)."""
+    calling application keeps its tokens). Setting a first password needs a recent sign-in
+    (there is no current password to prove who is asking)."""
+    if caller.user.password_hash is None:
+        require_recent_authentication()
     try:
         ended = passwords.change(
             caller.user,
@@ -76,6 +80,7 @@ class Password(MethodView):
 
         `{current_password, new_password}` changes it; `{new_password}` alone sets one for
         an account that has none (signed up through Google, say). Every other browser
-        session of the user ends; the one making the call stays. 204 on success.
+        session of the user ends; the one making the call stays. 204 on success. Setting a
+        first password needs a recent sign-in (401 `insufficient_user_authentication`).
         """
         change_password(current(), body.get("current_password"), body["new_password"])

@@ -24,6 +24,7 @@ from idp import mail
 from idp import runtime
 from idp.account import PREFIX
 from idp.account.auth import current
+from idp.account.auth import require_recent_authentication
 from idp.extensions import db
 from idp.extensions import limiter
 from idp.models import User
@@ -122,7 +123,9 @@ def profile_of(user: User) -> dict[str, Any]:
 
 
 def start_email_change(user: User, new_email: str) -> None:
-    """Issue the code and link for a new address, commit, then mail them."""
+    """Issue the code and link for a new address, commit, then mail them. Needs a recent
+    sign-in: a new address can reset the password, so it is a way into the account."""
+    require_recent_authentication()
     issued = email_verification.start_change(
         user,
         new_email,
@@ -174,7 +177,8 @@ class Profile(MethodView):
 
         Fields present change, `null` clears one. A new `email` is not applied at once: the
         answer is 202 with `pending_email` set, and a 6-digit code (valid 5 minutes) and a
-        link go to the new address; confirm with `POST /profile/email/verify`.
+        link go to the new address; confirm with `POST /profile/email/verify`. Changing the
+        address needs a recent sign-in (401 `insufficient_user_authentication`, RFC 9470).
         """
         user = current().user
         new_email = changes.pop("email", None)

@@ -20,6 +20,9 @@ from idp import errors
 from idp import runtime
 from idp.account.api.passkeys import relying_party
 from idp.account.auth import current
+from idp.account.auth import reauthentication_url
+from idp.account.auth import recently_authenticated
+from idp.account.auth import require_recent_authentication
 from idp.account.auth import signed_in_page
 from idp.extensions import db
 from idp.extensions import limiter
@@ -45,6 +48,8 @@ def passkeys_page() -> str:
         "account/passkeys.html",
         passkeys=passkeys.credentials(current().user),
         name_max=passkeys.NAME_MAX,
+        can_add=recently_authenticated(),
+        reauthentication_url=reauthentication_url(),
     )
 
 
@@ -52,6 +57,7 @@ def passkeys_page() -> str:
 @limiter.limit(_rate_limit)
 @signed_in_page
 def add() -> Response:
+    require_recent_authentication()
     caller = current()
     name = request.form.get("name", "")[:MAX_FIELD].strip() or None
     try:
