@@ -148,6 +148,7 @@ def _print_demo(demo: dict[str, Any]) -> None:
   IdP ready at      {issuer}/
   Sign in as        {DEMO_EMAIL} / {DEMO_PASSWORD}
   Or register at    {issuer}/register  (mail goes to the log unless IDP_SMTP_URL is set)
+  Your account      {issuer}/account   (passkeys, authenticator app, devices)
   Discovery         {issuer}/.well-known/openid-configuration
   Demo client       client_id={client.client_id}
                     client_secret={demo["secret"]}  (new on every --demo start)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -173,3 +174,18 @@ def test_purge_deletes_only_expired_rows(app, idp, client, frozen_clock):
     purged = json.loads(idp("purge", "--json").stdout)
     assert purged["authorization_codes"] == 1 and purged["refresh_tokens"] == 1
     assert body["refresh_token"]
+
+
+def test_demo_banner_points_at_pages_that_answer(app, client, capsys):
+    from idp.cli import _ensure_demo
+    from idp.cli import _print_demo
+
+    with app.app_context():
+        _print_demo(_ensure_demo())
+    banner = capsys.readouterr().out
+    paths = set(re.findall(r"http://localhost(/\S*)", banner))
+
+    assert {"/", "/register", "/account", "/.well-known/openid-configuration"} <= paths
+    assert client.get("/register").status_code == 200  # --demo turns registration on
+    assert client.get("/.well-known/openid-configuration").status_code == 200
+    assert client.get("/account").headers["Location"] == "/login?next=/account"
