@@ -34,8 +34,9 @@ from idp.extensions import limiter
 from idp.oauth import interaction
 from idp.services import clients
 from idp.services import lockout
-from idp.services import passkeys
+from idp.services import passkey_signin
 from idp.services import tenants
+from idp.services import webauthn_ceremonies as ceremonies
 
 bp = Blueprint("passkeys", __name__)
 
@@ -44,9 +45,9 @@ SECOND_FACTOR_CHALLENGE = "passkey_mfa_challenge"
 MALFORMED = "Your browser sent an unusable passkey response. Try again."
 
 
-def relying_party() -> passkeys.RelyingParty:
+def relying_party() -> ceremonies.RelyingParty:
     """The relying party of this deployment: the issuer's host and origin."""
-    return passkeys.RelyingParty.from_settings(runtime.settings())
+    return ceremonies.RelyingParty.from_settings(runtime.settings())
 
 
 def _rate_limit() -> str:
@@ -89,7 +90,7 @@ def _json_error(status: int, message: str) -> tuple[Response, int]:
 def login_options() -> Response:
     """Request options for a passwordless sign-in: any discoverable credential may answer."""
     _, tenant_id = _sign_in_target()
-    challenge_id, options = passkeys.authentication_options(
+    challenge_id, options = passkey_signin.authentication_options(
         relying_party(), tenant_id=tenant_id, user=None
     )
     db.session.commit()
@@ -104,7 +105,7 @@ def login() -> Response | tuple[str, int]:
     pending, tenant_id = _sign_in_target()
     challenge_id = session.pop(PASSWORDLESS_CHALLENGE, "")
     try:
-        user = passkeys.authenticate(
+        user = passkey_signin.authenticate(
             request.form.get("credential", ""),
             relying_party(),
             tenant_id=tenant_id,
@@ -114,13 +115,13 @@ def login() -> Response | tuple[str, int]:
         )
     except errors.InvalidInput:
         return _login_page(pending, MALFORMED, 400)
-    except passkeys.PasskeyFailed as failed:
+    except ceremonies.PasskeyFailed as failed:
         db.session.commit()  # the used challenge is gone; the failure is audited
         return _login_page(pending, failed.detail, 200)
     db.session.commit()
     return signin.finish(
         user,
-        list(passkeys.PASSWORDLESS_AMR),
+        list(passkey_signin.PASSWORDLESS_AMR),
         interaction_id=pending.id if pending else None,
         next_url=request.args.get("next"),
     )
@@ -134,7 +135,7 @@ def mfa_options() -> Response | tuple[Response, int]:
     if user is None:
         return _json_error(401, "Your sign-in has expired. Start again.")
     try:
-        challenge_id, options = passkeys.authentication_options(
+        challenge_id, options = passkey_signin.authentication_options(
             relying_party(), tenant_id=user.tenant_id, user=user
         )
     except errors.NotFound as missing:
@@ -156,7 +157,7 @@ def mfa() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     challenge_id = session.pop(SECOND_FACTOR_CHALLENGE, "")
     trust_device = request.form.get("trust_device") in ("1", "on", "true")
     try:
-        passkeys.authenticate(
+        passkey_signin.authenticate(
             request.form.get("credential", ""),
             relying_party(),
             tenant_id=user.tenant_id,
@@ -178,9 +179,9 @@ def mfa() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
             login_url=login_url,
         )
         return page, 429, {"Retry-After": str(locked.retry_after)}
-    except passkeys.PasskeyFailed as failed:
+    except ceremonies.PasskeyFailed as failed:
         db.session.commit()
         return mfa_views.render_challenge(user, error=failed.detail, method="webauthn")
     return signin.complete_second_factor(
-        user, list(passkeys.SECOND_FACTOR_AMR), trust_device=trust_device
+        user, list(passkey_signin.SECOND_FACTOR_AMR), trust_device=trust_device
     )

@@ -8,16 +8,14 @@ detach a compromised upstream account and then set a password or send a reset li
 
 from __future__ import annotations
 
-from sqlalchemy import exists
-from sqlalchemy import func
 from sqlalchemy import select
 
 from idp import errors
 from idp.extensions import db
 from idp.models import Identity
 from idp.models import User
-from idp.models import WebAuthnCredential
 from idp.services import audit
+from idp.services import sign_in_ways
 
 
 def for_user(user: User) -> list[Identity]:
@@ -38,19 +36,7 @@ def get(user: User, identity_id: str) -> Identity:
 
 def other_ways_to_sign_in(user: User, identity: Identity) -> list[str]:
     """What the user could still sign in with if `identity` were gone."""
-    ways = []
-    if user.password_hash is not None:
-        ways.append("password")
-    if db.session.scalar(select(exists().where(WebAuthnCredential.user_id == user.id))):
-        ways.append("passkey")
-    others = db.session.scalar(
-        select(func.count(Identity.id)).where(
-            Identity.user_id == user.id, Identity.id != identity.id
-        )
-    )
-    if others:
-        ways.append("identity")
-    return ways
+    return sign_in_ways.remaining(user, without_identity=identity.id)
 
 
 def unlink(user: User, identity: Identity, *, actor: audit.Actor, allow_last: bool = False) -> None:

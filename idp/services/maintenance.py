@@ -18,7 +18,7 @@ from idp.models import PushedAuthorizationRequest
 from idp.models import RefreshToken
 from idp.services import access_tokens
 from idp.services import client_assertions
-from idp.services import passkeys
+from idp.services import webauthn_ceremonies
 
 # Used codes are kept this long after expiry so a late replay is still recognised (and
 # revokes the tokens issued from it) rather than looking like an unknown code.
@@ -37,7 +37,7 @@ def purge_expired() -> dict[str, int]:
     return {
         "revoked_access_tokens": access_tokens.purge_expired(),
         "used_client_assertions": client_assertions.purge_expired(),
-        "webauthn_challenges": passkeys.purge_expired_challenges(),
+        "webauthn_challenges": webauthn_ceremonies.purge_expired_challenges(),
         "authorization_codes": _delete(
             delete(AuthorizationCode).where(AuthorizationCode.expires_at <= now - CODE_RETENTION)
         ),

@@ -27,6 +27,7 @@ from idp.models import WebAuthnChallenge
 from idp.models import WebAuthnCredential
 from idp.services import audit
 from idp.services import passkeys
+from idp.services import webauthn_ceremonies
 from tests.factories import MadeUser
 from tests.factories import make_client
 from tests.factories import make_user
@@ -53,7 +54,7 @@ def enrol(app: Flask, user: MadeUser, **options: object) -> SoftAuthenticator:
     authenticator = SoftAuthenticator(**options)  # type: ignore[arg-type]
     with app.app_context():
         row = db.session.get(User, user.id)
-        rp = passkeys.RelyingParty.from_settings(runtime.settings())
+        rp = webauthn_ceremonies.RelyingParty.from_settings(runtime.settings())
         created = authenticator.create(passkeys.registration_options(row, rp))
         passkeys.register(row, created, rp, name="Test key", actor=audit.SYSTEM)
         db.session.commit()

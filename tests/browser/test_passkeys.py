@@ -8,28 +8,16 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.browser.conftest import PHONE
 from tests.live_server import LiveIdP
 from tests.live_server import live_idp_fixture  # noqa: F401 - the `live_idp` fixture
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-TIMEOUT_MS = 15_000
 PASSWORD = "browser-correct-horse-battery"
 PLATFORM_PASSKEY = {  # a phone or laptop: discoverable credentials, verifies the user
     "protocol": "ctap2",
@@ -47,35 +35,15 @@ SECURITY_KEY = {  # a plain USB key: no resident keys, no PIN, a touch only
     "automaticPresenceSimulation": True,
 }
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]  # e2e: it starts `idp serve` too
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 390, "height": 844})  # a phone
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+def context_options() -> dict[str, Any]:
+    return PHONE
 
 
 @pytest.fixture

@@ -11,9 +11,6 @@ from typing import Any
 import pytest
 import requests
 
-from tests.browser.test_signin import CHROMIUM
-from tests.browser.test_signin import CHROMIUM_ARGS
-from tests.browser.test_signin import TIMEOUT_MS
 from tests.live_server import LiveIdP
 from tests.mailbox import Mailbox
 
@@ -48,28 +45,6 @@ def live_idp(mailbox: Mailbox) -> Iterator[LiveIdP]:
         )
         assert opened.status_code == 200 and opened.json()["registration_enabled"] is True
         yield server
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def sign_in(page: Any, idp: LiveIdP, email: str, password: str) -> None:

@@ -7,32 +7,17 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pyotp
 import pytest
 
+from tests.browser.conftest import PHONE
 from tests.live_server import LiveIdP
 from tests.live_server import live_idp_fixture  # noqa: F401 - the `live_idp` fixture
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-TIMEOUT_MS = 15_000
 PASSWORD = "browser-correct-horse-battery"
-
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -40,26 +25,9 @@ expect = sync_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]  # e2e: it starts `idp serve` too
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 390, "height": 844})  # a phone
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+def context_options() -> dict[str, Any]:
+    return PHONE
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from marshmallow import fields
 from marshmallow import validate
 
 from idp import errors
-from idp import runtime
 from idp.account import PREFIX
 from idp.account.auth import current
 from idp.account.auth import require_recent_authentication
+from idp.auth.passkeys import relying_party
 from idp.extensions import db
 from idp.models import WebAuthnCredential
 from idp.services import passkeys
@@ -31,10 +31,6 @@ blp = Blueprint(
 )
 
 NAME = validate.Length(min=1, max=passkeys.NAME_MAX)
-
-
-def relying_party() -> passkeys.RelyingParty:
-    return passkeys.RelyingParty.from_settings(runtime.settings())
 
 
 class PasskeySchema(Schema):
