@@ -53,6 +53,11 @@ def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+def random_string(alphabet: str, length: int) -> str:
+    """`length` characters drawn uniformly from `alphabet` (codes people type)."""
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
 def hash_secret(value: str) -> str:
     """Keyed hash of a server-generated secret, for storage and indexed lookup."""
     if not _keys.hmac_key:

@@ -8,8 +8,6 @@ keeps its row with `used_at` set and never works again.
 
 from __future__ import annotations
 
-import secrets
-
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
@@ -38,7 +36,7 @@ def normalize(code: str) -> str:
 
 
 def _new_code() -> str:
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    raw = security.random_string(ALPHABET, LENGTH)
     return f"{raw[:GROUP]}-{raw[GROUP:]}"
 
 

@@ -13,7 +13,6 @@ tokens of the same purpose, so only the latest mail works.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -91,7 +90,7 @@ def reject(reason: str, field: str = "code") -> TokenRejected:
 
 
 def new_code() -> str:
-    return f"{secrets.randbelow(10**6):06d}"
+    return security.random_string("0123456789", 6)
 
 
 def issue(
