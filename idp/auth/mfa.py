@@ -109,7 +109,7 @@ def challenge() -> Response | tuple[str, int]:
         page = render_template(
             "login_mfa.html", locked=True, error=lockout_message(locked), login_url=login_url
         )
-        return page, 200
+        return page, 429, {"Retry-After": str(locked.retry_after)}  # RFC 6585 §4
     except errors.AuthenticationFailed:
         db.session.commit()
         return render_challenge(user, error=ERRORS[method], method=method)

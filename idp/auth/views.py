@@ -82,7 +82,8 @@ def login() -> Response | str | tuple[str, int]:
         )
     except lockout.AccountLocked as locked:
         db.session.commit()  # keep the audit events and the failure count
-        return render_template("login.html", email=email, error=lockout_message(locked), **context)
+        page = render_template("login.html", email=email, error=lockout_message(locked), **context)
+        return page, 429, {"Retry-After": str(locked.retry_after)}  # RFC 6585 §4
     except errors.AuthenticationFailed:
         db.session.commit()  # keep the failed-attempt audit event
         return render_template(

@@ -244,13 +244,14 @@ def test_lockout_after_threshold_failures_and_its_expiry(app, client, user, froz
         response = sign_in(client, "/login", user.email, "wrong password!")
         assert response.status_code == 200 and GENERIC_ERROR in response.text
     response = sign_in(client, "/login", user.email, "wrong password!")
-    assert response.status_code == 200 and LOCKED in response.text
+    assert response.status_code == 429 and LOCKED in response.text
     assert lock_seconds(app, user, frozen_clock) == 60
 
     # Locked: the right password is refused too, with the try-again-later message.
     response = sign_in(client, "/login", user.email, user.password)
-    assert response.status_code == 200 and LOCKED in response.text
+    assert response.status_code == 429 and LOCKED in response.text
     assert "try again in 1 minute." in response.text
+    assert 0 < int(response.headers["Retry-After"]) <= 60
     assert not has_session_cookie(response)
 
     frozen_clock.advance(seconds=61)
@@ -299,7 +300,7 @@ def test_while_locked_the_password_is_not_checked_but_the_time_is_spent(
 
     monkeypatch.setattr(security, "verify_password", spy)
     response = sign_in(client, "/login", user.email, user.password)
-    assert response.status_code == 200 and LOCKED in response.text
+    assert response.status_code == 429 and LOCKED in response.text
     assert checked == [None]  # one Argon2 run against the dummy hash, never the real one
 
 
@@ -311,13 +312,13 @@ def test_second_factor_failures_count_and_abandon_the_sign_in(app, client, user,
         response = submit(client, wrong)
         assert response.status_code == 200 and TOTP_ERROR in response.text
     response = submit(client, wrong)
-    assert response.status_code == 200 and LOCKED in response.text
+    assert response.status_code == 429 and LOCKED in response.text
     assert "/login" in response.text  # a way back
 
     # The parked sign-in is gone, and the right password is refused while locked.
     assert client.get("/login/mfa").headers["Location"].startswith("/login")
     response = sign_in(client, "/login", user.email, user.password)
-    assert response.status_code == 200 and LOCKED in response.text
+    assert response.status_code == 429 and LOCKED in response.text
     (locked,) = events(app, "user.locked")
     assert locked.details["step"] == "totp"
 
@@ -338,10 +339,10 @@ def test_password_and_second_factor_failures_add_up(app, client, user, frozen_cl
     for _ in range(2):
         assert BACKUP_ERROR in submit(client, "aaaaa-aaaaa", method="backup_code").text
     response = submit(client, "bbbbb-bbbbb", method="backup_code")
-    assert response.status_code == 200 and LOCKED in response.text
+    assert response.status_code == 429 and LOCKED in response.text
     # Locked: even a valid backup code is not looked at (and stays unused).
     response = sign_in(client, "/login", user.email, user.password)
-    assert response.status_code == 200 and LOCKED in response.text
+    assert response.status_code == 429 and LOCKED in response.text
     frozen_clock.advance(seconds=61)
     password_step(client, user)
     assert submit(client, codes[0], method="backup_code").status_code == 303
@@ -356,7 +357,7 @@ def test_a_sign_in_parked_before_the_lock_cannot_finish_during_it(app, user, fro
         sign_in(attacker, "/login", user.email, "wrong password!")
     response = submit(victim, authenticator.at(frozen_clock.current))
     assert (
-        response.status_code == 200 and LOCKED in response.text and not has_session_cookie(response)
+        response.status_code == 429 and LOCKED in response.text and not has_session_cookie(response)
     )
 
 
