@@ -320,6 +320,13 @@ def apikeys_group() -> None:
 @click.option("--tenant", default=None, help="Tenant slug (default: the default tenant).")
 @click.option("--platform", is_flag=True, help="A key that may act on every tenant.")
 @click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None)
+@click.option(
+    "--application",
+    "application",
+    metavar="CLIENT_ID",
+    default=None,
+    help="Restrict the key to this client of its tenant (deleted with the client).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 def apikeys_create(
@@ -328,6 +335,7 @@ def apikeys_create(
     tenant: str | None,
     platform: bool,
     expires_in_days: int | None,
+    application: str | None,
     as_json: bool,
 ) -> None:
     from idp import clock
@@ -338,7 +346,9 @@ def apikeys_create(
     owner = None if platform else _tenant_id(tenant)
     expires = clock.now() + timedelta(days=expires_in_days) if expires_in_days else None
     try:
-        minted = api_keys.create(name, list(scopes), tenant_id=owner, expires_at=expires)
+        minted = api_keys.create(
+            name, list(scopes), tenant_id=owner, expires_at=expires, client_id=application
+        )
     except errors.IdPError as exc:
         _fail(exc)
         return
@@ -350,10 +360,14 @@ def apikeys_create(
         "prefix": record.prefix,
         "scopes": record.scopes,
         "tenant_id": record.tenant_id,
+        "application": record.application,
         "expires_at": record.expires_at.isoformat() if record.expires_at else None,
         "key": minted.key,
     }
-    _emit(as_json, payload, f"Created API key {record.prefix}…\n  key: {minted.key}  (shown once)")
+    human = f"Created API key {record.prefix}…\n  key: {minted.key}  (shown once)"
+    if record.application:
+        human += f"\n  restricted to application: {record.application}"
+    _emit(as_json, payload, human)
 
 
 # --- keys ------------------------------------------------------------------------------------

@@ -430,12 +430,25 @@ class ManagementClient:
         return self._iterate(self.list_api_keys, page_size, {})
 
     def create_api_key(
-        self, name: str, scopes: list[str], *, expires_at: datetime | str | None = None
+        self,
+        name: str,
+        scopes: list[str],
+        *,
+        expires_at: datetime | str | None = None,
+        application: str | None = None,
     ) -> JSON:
-        """The new key's record plus `key`, the secret, shown this once."""
+        """The new key's record plus `key`, the secret, shown this once. `application` (a
+        client_id) restricts the key to that client's operations."""
         if isinstance(expires_at, datetime):
             expires_at = expires_at.isoformat()
-        body = _clean({"name": name, "scopes": list(scopes), "expires_at": expires_at})
+        body = _clean(
+            {
+                "name": name,
+                "scopes": list(scopes),
+                "expires_at": expires_at,
+                "application": application,
+            }
+        )
         result: JSON = self.request("POST", "/api-keys", json=body)
         return result
 

@@ -84,9 +84,14 @@ def make_tenant(app: Flask, slug: str, name: str = "Other") -> str:
 
 
 def make_api_key(
-    app: Flask, *scopes: str, tenant_slug: str | None = "default", expires_at: object = None
+    app: Flask,
+    *scopes: str,
+    tenant_slug: str | None = "default",
+    expires_at: object = None,
+    application: str | None = None,
 ) -> str:
-    """A management API key; `tenant_slug=None` makes a platform key."""
+    """A management API key; `tenant_slug=None` makes a platform key, `application` (a
+    client_id) restricts it to that client."""
     from idp.services import api_keys
 
     with app.app_context():
@@ -96,6 +101,7 @@ def make_api_key(
             list(scopes) or ["*"],
             tenant_id=owner,
             expires_at=expires_at,  # type: ignore[arg-type]
+            client_id=application,
         )
         db.session.commit()
         return minted.key

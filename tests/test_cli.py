@@ -117,6 +117,44 @@ def test_tenants_create_and_use(idp):
     assert idp("users", "create", "--email", "a@x.example", "--tenant", "nope").exit_code != 0
 
 
+def _client(idp) -> dict:
+    result = idp(
+        "clients", "create", "--name", "App", "--redirect-uri", "https://app.example.com/cb",
+        "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_apikeys_create_restricted_to_an_application(app, idp, client):
+    made = _client(idp)
+    result = idp(
+        "apikeys", "create", "--name", "app", "--scope", "clients:read",
+        "--application", made["client_id"], "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert created["application"] == made["client_id"] and created["key"]
+    headers = {"X-Api-Key": created["key"]}
+    url = "/management/v1/clients"
+    assert client.get(f"{url}/{made['client_id']}", headers=headers).status_code == 200
+    assert client.get(url, headers=headers).status_code == 403
+    unrestricted = json.loads(
+        idp("apikeys", "create", "--name", "u", "--scope", "*", "--json").stdout
+    )
+    assert unrestricted["application"] is None
+
+
+@pytest.mark.parametrize("extra", [["--platform"], ["--tenant", "default"]])
+def test_apikeys_create_refuses_a_bad_application(idp, extra):
+    made = _client(idp)
+    application = made["client_id"] if extra == ["--platform"] else "no-such-client"
+    result = idp(
+        "apikeys", "create", "--name", "k", "--scope", "*", "--application", application, *extra
+    )
+    assert result.exit_code != 0 and "application" in result.output
+
+
 def test_keys_rotate_keeps_the_old_key_published(app, idp, client):
     listed = json.loads(idp("keys", "list", "--json").stdout)
     old = next(k["kid"] for k in listed if k["alg"] == "RS256" and k["status"] == "active")

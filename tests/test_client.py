@@ -254,6 +254,26 @@ def test_api_key_lifecycle(live_idp: LiveIdP, api: ManagementClient, require) ->
     assert refused.value.status == 401
 
 
+def test_api_key_restricted_to_an_application(live_idp: LiveIdP, api: ManagementClient) -> None:
+    app = api.create_client("Restricted App", redirect_uris=["https://app.example.com/cb"])
+    other = api.create_client("Other App", redirect_uris=["https://other.example.com/cb"])
+    created = api.create_api_key("app", ["clients:read"], application=app["client_id"])
+    assert created["application"] == app["client_id"]
+    assert api.get_api_key(created["id"])["application"] == app["client_id"]
+
+    with ManagementClient(live_idp.base_url, api_key=created["key"]) as restricted:
+        assert restricted.get_client(app["client_id"])["name"] == "Restricted App"
+        for call in (lambda: restricted.get_client(other["client_id"]), restricted.list_clients):
+            with pytest.raises(ManagementApiError) as refused:
+                call()
+            assert refused.value.status == 403
+            assert app["client_id"] in (refused.value.detail or "")
+
+    with pytest.raises(ManagementApiError) as unknown:
+        api.create_api_key("app", ["clients:read"], application="no-such-client")
+    assert unknown.value.status == 422
+
+
 # --- tenants -------------------------------------------------------------------------------
 
 

@@ -32,6 +32,9 @@ class Caller:
     id: str
     tenant_id: str | None  # None: a platform key, which may act on any tenant
     scopes: frozenset[str]
+    # The public client_id of the one application a restricted API key may act on; None for
+    # unrestricted keys and client_credentials tokens (never restricted).
+    application: str | None = None
 
     def has(self, scope: str) -> bool:
         return "*" in self.scopes or scope in self.scopes
@@ -60,7 +63,9 @@ def _authenticate() -> None:
         db.session.commit()  # last_used_at, at most once a minute
         if key is None:
             raise errors.AuthenticationFailed("The API key is invalid, expired or revoked")
-        g.caller = Caller("api_key", key.id, key.tenant_id, frozenset(key.scopes))
+        g.caller = Caller(
+            "api_key", key.id, key.tenant_id, frozenset(key.scopes), application=key.application
+        )
         return
     try:
         verified = verify_access_token(credential)
@@ -84,14 +89,30 @@ def caller() -> Caller:
     return current
 
 
-def require_scope(scope: str) -> Callable[[F], F]:
-    """403 naming the missing scope."""
+def require_scope(scope: str, *, application_param: str | None = None) -> Callable[[F], F]:
+    """Wraps every management view: 403 naming the missing scope, and 403 for a key
+    restricted to an application unless the view concerns that very application.
+
+    A view about one application opts in by naming the URL parameter that carries its public
+    client_id; every other view refuses restricted keys (secure by default):
+
+        @require_scope("clients:read", application_param="client_id")
+        def get(self, client_id: str) -> Client: ...
+    """
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not caller().has(scope):
+            current = caller()
+            if current.application is not None:
+                named = kwargs.get(application_param) if application_param else None
+                if named != current.application:
+                    raise errors.Forbidden(
+                        f"This API key is restricted to application {current.application}"
+                    )
+            if not current.has(scope):
                 raise errors.Forbidden(f"This credential lacks the {scope} scope")
+            g.application_checked = True
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -103,6 +124,9 @@ def tenant_id() -> str:
     """The tenant this request acts on: the caller's own, or for a platform key the one named
     by X-Tenant-Id (id or slug; the default tenant when absent)."""
     current = caller()
+    if current.application is not None and not g.get("application_checked"):
+        # A view that skipped require_scope must still not serve a restricted key.
+        raise errors.Forbidden(f"This API key is restricted to application {current.application}")
     wanted = request.headers.get("X-Tenant-Id")
     if current.tenant_id is not None:
         if wanted and wanted != current.tenant_id and _resolve(wanted) != current.tenant_id:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON
 from sqlalchemy import ForeignKey
@@ -13,12 +14,17 @@ from idp.models._types import UTCDateTime
 from idp.models._types import new_id
 from idp.models._types import now as _now
 
+if TYPE_CHECKING:
+    from idp.models.client import Client
+
 
 class ApiKey(db.Model):
     """A management API credential. Only its HMAC is stored; `prefix` is what humans see.
 
     A tenant key acts on its own tenant; a platform key (`tenant_id` NULL) on any tenant,
-    chosen per request with X-Tenant-Id, and may manage tenants.
+    chosen per request with X-Tenant-Id, and may manage tenants. A tenant key may be
+    restricted to one application (`client_id`, a client of its tenant): it then acts only
+    on that application, and is deleted with it (ON DELETE CASCADE).
     """
 
     __tablename__ = "api_keys"
@@ -37,6 +43,14 @@ class ApiKey(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Loaded with the key: a restricted key's application costs no extra query.
+    client: Mapped[Client | None] = db.relationship(lazy="joined", viewonly=True)
+
     @property
     def is_platform(self) -> bool:
         return self.tenant_id is None
+
+    @property
+    def application(self) -> str | None:
+        """The public client_id this key is restricted to, or None (unrestricted)."""
+        return self.client.client_id if self.client is not None else None

@@ -14,6 +14,7 @@ from idp import errors
 from idp import security
 from idp.extensions import db
 from idp.models import ApiKey
+from idp.models import Client
 from idp.services import audit
 from idp.services import keyset
 
@@ -47,7 +48,8 @@ def create(
     client_id: str | None = None,
     actor: audit.Actor = audit.SYSTEM,
 ) -> MintedKey:
-    """`tenant_id=None` mints a platform key."""
+    """`tenant_id=None` mints a platform key. `client_id` (a public OAuth client_id of the
+    key's tenant) restricts the key to that application; a platform key cannot be restricted."""
     field_errors: dict[str, list[str]] = {}
     if not name.strip() or len(name) > 200:
         field_errors["name"] = ["must be 1-200 characters"]
@@ -58,6 +60,11 @@ def create(
         field_errors.setdefault("scopes", []).append("tenants:* needs a platform key")
     if expires_at is not None and expires_at <= clock.now():
         field_errors["expires_at"] = ["must be in the future"]
+    application = _application(tenant_id, client_id) if client_id is not None else None
+    if client_id is not None and tenant_id is None:
+        field_errors["application"] = ["a platform key cannot be restricted to an application"]
+    elif client_id is not None and application is None:
+        field_errors["application"] = ["no such client in this tenant"]
     if field_errors:
         raise errors.InvalidInput("invalid API key", field_errors)
     key = KEY_PREFIX + security.random_token(32)
@@ -67,7 +74,7 @@ def create(
         prefix=key[:12],
         key_hash=security.hash_secret(key),
         scopes=sorted(set(scopes)),
-        client_id=client_id,
+        client_id=application.id if application is not None else None,
         expires_at=expires_at,
     )
     db.session.add(record)
@@ -78,9 +85,21 @@ def create(
         tenant_id=tenant_id,
         target_type="api_key",
         target_id=record.id,
+        client_id=client_id,
         scopes=record.scopes,
+        application=client_id,
     )
     return MintedKey(record, key)
+
+
+def _application(tenant_id: str | None, client_id: str) -> Client | None:
+    """The tenant's client by its public client_id; None for another tenant's or a platform key."""
+    if tenant_id is None or not client_id or len(client_id) > 64:
+        return None
+    client: Client | None = db.session.scalar(
+        select(Client).where(Client.client_id == client_id, Client.tenant_id == tenant_id)
+    )
+    return client
 
 
 def authenticate(key: str) -> ApiKey | None:

@@ -18,6 +18,15 @@ class ApiKeySchema(Schema):
         validate=validate.Length(min=1, max=len(SCOPES)),
     )
     tenant_id = fields.String(dump_only=True, allow_none=True)
+    application = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The client_id of the one application (client of this tenant) the "
+            "key is restricted to, or null for an unrestricted key."
+        },
+    )
     expires_at = fields.AwareDateTime(allow_none=True, load_default=None)
     last_used_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     created_at = fields.AwareDateTime(dump_only=True)

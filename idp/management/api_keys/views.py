@@ -1,4 +1,7 @@
-"""/management/v1/api-keys: list, create (the key is shown once), revoke."""
+"""/management/v1/api-keys: list, create (the key is shown once), revoke.
+
+None of these routes concern one application, so keys restricted to an application get 403
+here: a restricted key cannot mint, list or revoke keys."""
 
 from __future__ import annotations
 
@@ -60,6 +63,13 @@ class ApiKeys(MethodView):
         Needs `api-keys:write`. The response holds the `key` itself, shown this once only: store it
         now. A key cannot grant scopes its creator lacks (403); `tenants:*` scopes need a platform
         key, and unknown scopes or a past `expires_at` are 422.
+
+        `application` (a `client_id` of this tenant) restricts the key to that application: it
+        may then call only the operations about that client (`/clients/{client_id}` and its
+        secret rotation, within its scopes) and gets 403 everywhere else. Deleting the client
+        deletes the keys restricted to it. The client is looked up in the tenant the new key
+        belongs to (for a platform caller, the one named by `X-Tenant-Id`); an unknown client or
+        another tenant's is 422.
         """
         current = caller()
         wanted = tenant_id()
@@ -68,6 +78,7 @@ class ApiKeys(MethodView):
             data["scopes"],
             tenant_id=wanted,
             expires_at=data.get("expires_at"),
+            client_id=data.get("application"),
             actor=current.actor,
         )
         if not current.has("*") and not set(minted.record.scopes) <= current.scopes:

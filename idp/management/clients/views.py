@@ -1,5 +1,8 @@
 """/management/v1/clients: list, register (the secret is shown once), read, change, delete,
-rotate the secret. Clients are addressed by their public OAuth client_id."""
+rotate the secret. Clients are addressed by their public OAuth client_id.
+
+The item routes concern one application: an API key restricted to it may call them (for that
+client_id only, within its scopes); the list and create routes refuse restricted keys."""
 
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ class Clients(MethodView):
 
         Needs `clients:read`. Newest first, paged by `limit` plus `cursor` (the previous page's
         `next_cursor`) or `offset`, not both; `search` filters by name prefix, ignoring case.
-        Secrets are never shown.
+        Secrets are never shown. Keys restricted to an application get 403.
         """
         return clients.list_clients(tenant_id(), **query)
 
@@ -64,7 +67,8 @@ class Clients(MethodView):
 
         Needs `clients:write`. The public `client_id` is generated; for the secret auth methods the
         response holds `client_secret`, shown this once only. Invalid metadata (redirect URIs, auth
-        method, grant types, lifetimes, ...) is 422 naming each field.
+        method, grant types, lifetimes, ...) is 422 naming each field. Keys restricted to an
+        application get 403.
         """
         registered = clients.create(tenant_id(), actor=caller().actor, **data)
         db.session.commit()
@@ -73,17 +77,18 @@ class Clients(MethodView):
 
 @blp.route("/<client_id>")
 class ClientItem(MethodView):
-    @require_scope("clients:read")
+    @require_scope("clients:read", application_param="client_id")
     @blp.response(200, ClientSchema)
     def get(self, client_id: str) -> Client:
         """Get a client
 
         Needs `clients:read`. Addressed by its public `client_id`; the secret is never shown.
-        404 for an unknown client or one of another tenant.
+        404 for an unknown client or one of another tenant. A key restricted to an application
+        may read that client only (403 for any other).
         """
         return clients.get(tenant_id(), client_id)
 
-    @require_scope("clients:write")
+    @require_scope("clients:write", application_param="client_id")
     @blp.arguments(ClientPatchSchema)
     @blp.response(200, ClientWithSecretSchema)
     def patch(self, changes: dict[str, Any], client_id: str) -> dict[str, Any]:
@@ -91,20 +96,23 @@ class ClientItem(MethodView):
 
         Needs `clients:write`. Only the fields sent change, checked under the rules of create (422).
         A `client_secret` is returned, once, only when the new auth method needs a secret the
-        client did not have; 404 for a client of another tenant.
+        client did not have; 404 for a client of another tenant. A key restricted to an
+        application may change that client only (403 for any other).
         """
         client = clients.get(tenant_id(), client_id)
         registered = clients.update(client, actor=caller().actor, **changes)
         db.session.commit()
         return _with_secret(registered)
 
-    @require_scope("clients:delete")
+    @require_scope("clients:delete", application_param="client_id")
     @blp.response(204)
     def delete(self, client_id: str) -> None:
         """Delete a client
 
         Needs `clients:delete`. Its grants, codes, tokens and consents are deleted with it, so its
-        tokens stop working at once. 404 for a client of another tenant.
+        tokens stop working at once, and so do the API keys restricted to it (they are deleted
+        with it). 404 for a client of another tenant. A key restricted to an application may
+        delete that client only (403 for any other).
         """
         clients.delete(clients.get(tenant_id(), client_id), actor=caller().actor)
         db.session.commit()
@@ -112,14 +120,15 @@ class ClientItem(MethodView):
 
 @blp.route("/<client_id>/secret")
 class ClientSecret(MethodView):
-    @require_scope("clients:write")
+    @require_scope("clients:write", application_param="client_id")
     @blp.response(200, ClientSecretSchema)
     def post(self, client_id: str) -> dict[str, str]:
         """Rotate a client's secret
 
         Needs `clients:write`. Issues a new `client_secret`, shown this once only; the old secret
         stops working at once. 422 for public clients and clients that authenticate without a
-        secret; 404 for a client of another tenant.
+        secret; 404 for a client of another tenant. A key restricted to an application may
+        rotate that client's secret only (403 for any other).
         """
         client = clients.get(tenant_id(), client_id)
         secret = clients.rotate_secret(client, actor=caller().actor)
