@@ -4,25 +4,19 @@ plus the offline docs page that renders it."""
 from __future__ import annotations
 
 import re
-import tempfile
 
 import pytest
-import schemathesis
 from flask import Flask
-from hypothesis import HealthCheck
-from hypothesis import given
-from hypothesis import settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance
-from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from idp import create_app
-from idp.config import Settings
 from idp.management import PREFIX
 from tests.factories import make_api_key
 from tests.factories import make_client
 from tests.factories import make_tenant
 from tests.factories import make_user
+from tests.openapi_checks import documented_operations
+from tests.openapi_checks import honours_document
+from tests.openapi_checks import operations
+from tests.openapi_checks import served
 
 SPEC_URL = f"{PREFIX}/openapi.json"
 DOCS_URL = f"{PREFIX}/docs"
@@ -32,10 +26,6 @@ EXTERNAL_URL = re.compile(r"(https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}", re.IGNORE
 # Known server bugs found by the schemathesis run below, as {(METHOD, path): reason}; each is
 # marked xfail(strict=False) instead of being fixed here (the endpoints belong to others).
 KNOWN_BUGS: dict[tuple[str, str], str] = {}
-
-
-def _openapi_path(rule: str) -> str:
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
 def test_document_is_valid_openapi_3(client):
@@ -53,20 +43,10 @@ def test_document_is_valid_openapi_3(client):
 
 def test_document_lists_every_management_route(app: Flask, client):
     document = client.get(SPEC_URL).get_json()
-    documented = {
-        (method.upper(), path)
-        for path, item in document["paths"].items()
-        for method in item
-        if method in {"get", "post", "put", "patch", "delete"}
-    }
-    served = {
-        (method, _openapi_path(rule.rule))
-        for rule in app.url_map.iter_rules()
-        if rule.rule.startswith(PREFIX + "/") and rule.rule not in NOT_RESOURCES
-        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
-    }
-    assert served, "no management routes registered"
-    assert served == documented
+    documented = operations(document)
+    routes = served(app, PREFIX, NOT_RESOURCES)
+    assert routes, "no management routes registered"
+    assert routes == documented
     for path, item in document["paths"].items():
         for method, operation in item.items():
             if method in {"get", "post", "put", "patch", "delete"}:
@@ -94,22 +74,6 @@ def test_docs_page_and_its_assets_are_served_offline(client):
     assert "eval(" not in script and "innerHTML" not in script
 
 
-def _documented_operations() -> list[tuple[str, str]]:
-    """(METHOD, path) for every documented operation, read at collection time from an app
-    built only for this (the document does not depend on the database)."""
-    with tempfile.TemporaryDirectory(prefix="idp-openapi-") as instance:
-        settings_ = Settings(
-            issuer="http://localhost", instance_path=instance, secret_key="openapi-collection"
-        )
-        document = create_app(settings_).test_client().get(SPEC_URL).get_json()
-    return sorted(
-        (method.upper(), path)
-        for path, item in document["paths"].items()
-        for method in item
-        if method in {"get", "post", "put", "patch", "delete"}
-    )
-
-
 def _api_key_id(app: Flask, key: str) -> str:
     from idp.services import api_keys
 
@@ -127,34 +91,21 @@ def _marked(operation: tuple[str, str]) -> object:
 
 # schemathesis.pytest.from_fixture() fails on pytest 9 (it reads Function._nodeid), so each
 # documented operation is a test of its own that drives Hypothesis directly.
-@pytest.mark.parametrize(("method", "path"), [_marked(op) for op in _documented_operations()])
+@pytest.mark.parametrize(
+    ("method", "path"), [_marked(op) for op in documented_operations(SPEC_URL)]
+)
 def test_api_honours_its_document(app: Flask, method: str, path: str) -> None:
     key = make_api_key(app, "*", tenant_slug=None)
-    operation = schemathesis.openapi.from_wsgi(SPEC_URL, app)[path][method]
-    # Half the examples address resources that exist, so item routes get past their 404.
-    existing = {
-        "user_id": make_user(app).id,
-        "client_id": make_client(app).client_id,
-        "tenant_id": make_tenant(app, "schemathesis"),
-        "key_id": _api_key_id(app, make_api_key(app, "users:read")),
-    }
-    wanted = {name: value for name, value in existing.items() if f"{{{name}}}" in path}
-    strategy = operation.as_strategy()
-    if wanted:
-        strategy = strategy | operation.as_strategy(path_parameters=wanted)
-
-    @given(case=strategy)
-    @settings(
-        max_examples=10,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
+    honours_document(
+        app,
+        SPEC_URL,
+        method,
+        path,
+        headers={"Authorization": f"Bearer {key}"},
+        existing={
+            "user_id": make_user(app).id,
+            "client_id": make_client(app).client_id,
+            "tenant_id": make_tenant(app, "schemathesis"),
+            "key_id": _api_key_id(app, make_api_key(app, "users:read")),
+        },
     )
-    def check(case: schemathesis.Case) -> None:
-        case.call_and_validate(
-            headers={"Authorization": f"Bearer {key}"},
-            checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
-        )
-
-    check()
