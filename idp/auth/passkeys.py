@@ -105,7 +105,7 @@ def login() -> Response | tuple[str, int]:
     pending, tenant_id = _sign_in_target()
     challenge_id = session.pop(PASSWORDLESS_CHALLENGE, "")
     try:
-        user = passkey_signin.authenticate(
+        verified = passkey_signin.authenticate(
             request.form.get("credential", ""),
             relying_party(),
             tenant_id=tenant_id,
@@ -120,8 +120,8 @@ def login() -> Response | tuple[str, int]:
         return _login_page(pending, failed.detail, 200)
     db.session.commit()
     return signin.finish(
-        user,
-        list(passkey_signin.PASSWORDLESS_AMR),
+        verified.user,
+        verified.amr,
         interaction_id=pending.id if pending else None,
         next_url=request.args.get("next"),
     )
@@ -157,7 +157,7 @@ def mfa() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     challenge_id = session.pop(SECOND_FACTOR_CHALLENGE, "")
     trust_device = request.form.get("trust_device") in ("1", "on", "true")
     try:
-        passkey_signin.authenticate(
+        verified = passkey_signin.authenticate(
             request.form.get("credential", ""),
             relying_party(),
             tenant_id=user.tenant_id,
@@ -182,6 +182,4 @@ def mfa() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     except ceremonies.PasskeyFailed as failed:
         db.session.commit()
         return mfa_views.render_challenge(user, error=failed.detail, method="webauthn")
-    return signin.complete_second_factor(
-        user, list(passkey_signin.SECOND_FACTOR_AMR), trust_device=trust_device
-    )
+    return signin.complete_second_factor(user, verified.amr, trust_device=trust_device)

@@ -79,8 +79,20 @@ def locked_until(user: User) -> datetime | None:
     return until if until > clock.now() else None
 
 
+def hold(user: User) -> None:
+    """Lock the user's row until the caller commits and re-read the lockout state, so that
+    concurrent attempts against one account take turns: each sees the failures of those
+    before it, instead of all passing the check at once when a lock ends. (PostgreSQL row
+    lock; SQLite ignores FOR UPDATE but lets one writer at a time commit anyway.)"""
+    db.session.refresh(
+        user, attribute_names=["failed_login_count", "locked_until"], with_for_update=True
+    )
+
+
 def ensure_not_locked(user: User) -> None:
-    """Raise AccountLocked while the user is locked out; call before checking any factor."""
+    """Raise AccountLocked while the user is locked out; call before checking any factor.
+    Holds the user's row until the caller commits (see `hold`)."""
+    hold(user)
     until = locked_until(user)
     if until is not None:
         raise AccountLocked(until)

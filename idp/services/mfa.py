@@ -48,6 +48,17 @@ def methods(user: User) -> list[str]:
     return found
 
 
+UNVERIFIED = "Verify your e-mail address before adding a way to sign in"
+
+
+def ensure_may_enrol(user: User) -> None:
+    """A second factor or a passkey binds a way in to the account, so the account's address
+    must be proven first: otherwise someone who registered a victim's address could plant
+    their own passkey before the owner ever claims it (account pre-hijacking)."""
+    if not user.email_verified:
+        raise errors.Conflict(UNVERIFIED)
+
+
 def has_second_factor(user: User) -> bool:
     """A confirmed authenticator app or a passkey means the password alone is not enough.
     Backup codes only stand in for those; on their own they enrol nothing. One query: it is

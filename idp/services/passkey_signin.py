@@ -3,6 +3,7 @@ user) or as the second factor after the password. Callers commit."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -11,7 +12,6 @@ from webauthn import verify_authentication_response
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers import options_to_json_dict
-from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import AuthenticationCredential
 from webauthn.helpers.structs import UserVerificationRequirement
 
@@ -25,11 +25,21 @@ from idp.services import lockout
 from idp.services import passkeys
 from idp.services import webauthn_ceremonies as ceremonies
 
-# RFC 8176 §2 amr values. A passkey proves possession of a key held by an authenticator
-# ("hwk", "pop"). Used alone (passwordless) it must also verify the user (PIN or biometric:
-# "user"), which makes it a multi-factor authenticator on its own ("mfa").
-PASSWORDLESS_AMR = ["hwk", "pop", "user", "mfa"]
-SECOND_FACTOR_AMR = ["hwk", "pop"]
+
+@dataclass(frozen=True)
+class PasskeySignIn:
+    user: User
+    amr: list[str]  # RFC 8176 values for what this assertion proved
+
+
+def amr_for(credential: WebAuthnCredential, *, passwordless: bool) -> list[str]:
+    """RFC 8176 §2: a passkey proves possession of a key ("pop"), held in hardware ("hwk")
+    unless it is synced (backed up), when it can leave the device ("swk"). Used alone it must
+    also verify the user (PIN or biometric: "user"), which makes it multi-factor ("mfa")."""
+    key = ["swk" if credential.backed_up else "hwk", "pop"]
+    return [*key, "user", "mfa"] if passwordless else key
+
+
 FAILED = "That passkey could not be verified. Try again."
 
 
@@ -97,7 +107,7 @@ def authenticate(
     challenge_id: str | None,
     actor: audit.Actor,
     policy: lockout.LockoutPolicy | None = None,
-) -> User:
+) -> PasskeySignIn:
     """Check an assertion. With `user`, it is their second factor: it must come from one of
     their credentials, failures count toward the lockout and nothing is checked while they
     are locked out. Without, it is a passwordless sign-in: the credential must be
@@ -132,7 +142,7 @@ def _check_assertion(
     user: User | None,
     challenge_id: str | None,
     actor: audit.Actor,
-) -> User:
+) -> PasskeySignIn:
     challenge = ceremonies.consume_challenge(
         parsed.response.client_data_json,
         tenant_id=tenant_id,
@@ -183,7 +193,7 @@ def _check_assertion(
             credential_current_sign_count=0,
             require_user_verification=user is None,
         )
-    except WebAuthnException as exc:
+    except ceremonies.MALFORMED_OR_INVALID as exc:
         raise fail("invalid_assertion", detail=str(exc)[:200]) from None
     if (verified.new_sign_count or found.sign_count) and (
         verified.new_sign_count <= found.sign_count
@@ -218,4 +228,4 @@ def _check_assertion(
         passwordless=user is None,
         user_verified=verified.user_verified,
     )
-    return owner
+    return PasskeySignIn(owner, amr_for(found, passwordless=user is None))

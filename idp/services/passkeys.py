@@ -16,7 +16,6 @@ from webauthn import verify_registration_response
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers import options_to_json_dict
-from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import AuthenticatorSelectionCriteria
 from webauthn.helpers.structs import AuthenticatorTransport
 from webauthn.helpers.structs import CredentialDeviceType
@@ -31,6 +30,8 @@ from idp.models import Tenant
 from idp.models import User
 from idp.models import WebAuthnCredential
 from idp.services import audit
+from idp.services import backup_codes
+from idp.services import mfa
 from idp.services import sign_in_ways
 from idp.services import webauthn_ceremonies as ceremonies
 
@@ -69,7 +70,8 @@ def registration_options(user: User, rp: ceremonies.RelyingParty) -> dict[str, A
     """PublicKeyCredentialCreationOptions as JSON (for `parseCreationOptionsFromJSON`): a
     discoverable credential preferred, user verification preferred, the user's existing
     credentials excluded, and the credProps extension asked for (so we learn whether the
-    credential is discoverable)."""
+    credential is discoverable). Conflict until the user's address is verified."""
+    mfa.ensure_may_enrol(user)
     existing = credentials(user)
     if len(existing) >= MAX_PER_USER:
         raise errors.Conflict(f"You already have {MAX_PER_USER} passkeys; remove one first")
@@ -165,6 +167,7 @@ def register(
     credential. Raises InvalidInput (not a registration response, bad name),
     RegistrationFailed (the ceremony does not check out; the challenge is used up, so the
     caller should commit) or Conflict (already registered)."""
+    mfa.ensure_may_enrol(user)
     if name is not None:
         name = clean_name(name)
     raw = ceremonies.credential_json(credential)
@@ -187,7 +190,7 @@ def register(
             expected_origin=rp.origin,
             supported_pub_key_algs=ceremonies.ALGORITHMS,
         )
-    except WebAuthnException as exc:
+    except ceremonies.MALFORMED_OR_INVALID as exc:
         audit.record(
             "passkey.registered",
             status="failure",
@@ -262,7 +265,9 @@ def rename(user: User, passkey_id: str, name: str, *, actor: audit.Actor) -> Web
 
 def delete_credential(user: User, passkey_id: str, *, actor: audit.Actor) -> None:
     """Remove one of the user's credentials; refused (Conflict) when it is the last way they
-    have to sign in (no password, no linked account, no other passkey)."""
+    have to sign in (no password, no linked account, no other passkey). When no second factor
+    is left, the backup codes go too: they would otherwise come back to life as a second
+    factor with the next passkey (as totp.disable does)."""
     found = get(user, passkey_id)
     if not sign_in_ways.remaining(user, without_passkey=found.id):
         raise errors.Conflict(
@@ -278,3 +283,5 @@ def delete_credential(user: User, passkey_id: str, *, actor: audit.Actor) -> Non
         target_type="passkey",
         target_id=passkey_id,
     )
+    if not mfa.has_second_factor(user):
+        backup_codes.delete_all(user, actor=actor)

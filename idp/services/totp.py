@@ -80,6 +80,7 @@ def _setup(user: User, secret: str, issuer_name: str) -> TotpSetup:
 def begin_setup(user: User, *, issuer_name: str, actor: audit.Actor) -> TotpSetup:
     """A new seed, not yet enabled: `confirm` with a code from the app turns it on. Starting
     again replaces an unconfirmed seed; an enabled app must be disabled first (Conflict)."""
+    mfa.ensure_may_enrol(user)
     found = credential(user)
     if found is not None and found.confirmed:
         raise errors.Conflict("An authenticator app is already set up; disable it first")

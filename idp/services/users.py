@@ -148,6 +148,8 @@ def authenticate(
     count (with one, the second step does)."""
     user = find_by_email(tenant_id, email) if len(email) <= 320 else None
     password = password[:MAX_PASSWORD_LENGTH]
+    if user is not None:
+        lockout.hold(user)  # concurrent guesses at one account take turns
     if user is not None and lockout.locked_until(user) is not None:
         security.verify_password(password, None)  # spend a real check's time; answer no
         audit.record(

@@ -36,6 +36,11 @@ from idp.extensions import db
 from idp.models import User
 from idp.models import WebAuthnChallenge
 
+# What py_webauthn raises for a response that does not verify, and what it lets escape
+# for malformed binary inside one (a COSE key without its algorithm, truncated
+# authenticator data): both are the browser's fault, never ours.
+MALFORMED_OR_INVALID = (WebAuthnException, KeyError, IndexError, ValueError, TypeError)
+
 REGISTER = "register"
 AUTHENTICATE = "authenticate"
 MAX_CREDENTIAL_JSON = 64 * 1024
@@ -124,10 +129,15 @@ def consume_challenge(
     """Take the stored challenge the response names, deleting it whatever happens next."""
     named = _named_challenge(client_data_json)
     found = db.session.get(WebAuthnChallenge, named)
-    if found is None:
+    # One conditional DELETE: of two requests racing with the same response, one wins.
+    taken = db.session.execute(
+        delete(WebAuthnChallenge)
+        .where(WebAuthnChallenge.id == named)
+        .execution_options(synchronize_session=False)
+    )
+    if found is None or getattr(taken, "rowcount", 0) != 1:
         raise PasskeyFailed("This passkey request has expired or was already used. Try again.")
-    db.session.delete(found)
-    db.session.flush()
+    db.session.expunge(found)
     if (
         found.purpose != purpose
         or found.tenant_id != tenant_id

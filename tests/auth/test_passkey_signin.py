@@ -127,6 +127,23 @@ def follow_to_client(http: FlaskClient, response: TestResponse, redirect_uri: st
 # --- passwordless ------------------------------------------------------------------------
 
 
+def test_a_synced_passkey_is_reported_as_a_software_key(app, client, user):
+    """RFC 8176: a backed-up (synced) passkey can leave the device: "swk", not "hwk"."""
+    authenticator = enrol(app, user, backed_up=True)
+    rp = make_client(app, skip_consent=True)
+    params, verifier = authorization_params(rp)
+    login = client.get("/authorize?" + urlencode(params)).headers["Location"]
+    form = PasskeyForm(client, login)
+
+    response = form.submit(authenticator.get(form.options()))
+
+    redirect = follow_to_client(client, response, rp.redirect_uri)
+    tokens = exchange(client, rp, redirect["code"], verifier)
+    claims = decode_jwt_payload(tokens.json["id_token"])
+    assert claims["amr"] == ["swk", "pop", "user", "mfa"]
+    assert claims["acr"] == "2"
+
+
 def test_passwordless_sign_in_through_the_code_flow_reports_hwk_and_two_factors(app, client, user):
     authenticator = enrol(app, user)
     rp = make_client(app, skip_consent=True)

@@ -175,8 +175,10 @@ class PasskeyItem(MethodView):
         """Remove a passkey
 
         Refused while it is the only way the user can sign in (no password, no linked
-        account, no other passkey).
+        account, no other passkey). Removing one can turn two-step sign-in off, so it needs a
+        recent sign-in (401 `insufficient_user_authentication`, RFC 9470).
         """
+        require_recent_authentication()
         caller = current()
         passkeys.delete_credential(caller.user, passkey_id, actor=caller.actor)
         db.session.commit()

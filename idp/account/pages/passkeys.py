@@ -96,6 +96,7 @@ def rename(passkey_id: str) -> Response:
 @bp.post("/<string:passkey_id>/delete", endpoint="delete")
 @signed_in_page
 def delete(passkey_id: str) -> Response:
+    require_recent_authentication()  # removing one can turn two-step sign-in off
     caller = current()
     try:
         passkeys.delete_credential(caller.user, passkey_id, actor=caller.actor)
