@@ -8,8 +8,9 @@ resumes that request; the mailed link only verifies the address and invites to s
 it may be opened anywhere.
 
 Mailed links open a page with a button (GET never consumes a token: mail scanners prefetch
-links). Every POST here is rate-limited per client IP; the forgot-password form also per
-address, so nobody can flood a mailbox.
+links). Every POST here is rate-limited per client IP; the forms that send mail (register,
+"send a new code", forgot password) also per address, so nobody can flood a mailbox or renew
+the code-guessing budget indefinitely by rotating IPs.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ MAX_FIELD = 2048  # longer than any valid value: the services say what is wrong 
 # Entering the code may finish the sign-in only this soon after the password was typed.
 SIGN_IN_WINDOW = 30 * 60
 PAGE_LIMIT = "10/minute;60/hour"  # per client IP, each form
-ADDRESS_LIMIT = "5/hour"  # reset mails per address
+ADDRESS_LIMIT = "5/hour"  # mails per address, for each form that sends one
 Page = str | tuple[str, int] | Response
 
 
@@ -62,6 +63,25 @@ def _page_limit() -> str:
 
 def _address_key() -> str:
     return "reset-address:" + users.normalize_email(request.form.get("email", "")[:MAX_FIELD])
+
+
+def _register_address_key() -> str:
+    return "register-address:" + users.normalize_email(request.form.get("email", "")[:MAX_FIELD])
+
+
+def _sent_mail(response: Response) -> bool:
+    """A registration that went through (a code or a notice was mailed); a form sent back
+    with mistakes mails nothing and costs the address nothing."""
+    return response.status_code == 303
+
+
+def _resend_address_key() -> str:
+    state = _state()
+    return "resend-address:" + users.normalize_email(str(state["email"]) if state else "")
+
+
+def _not_resend() -> bool:
+    return request.form.get("action") != "resend"
 
 
 def _field(name: str) -> str:
@@ -112,6 +132,9 @@ def _login_url(interaction_id: str | None = None) -> str:
 
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(_page_limit, methods=["POST"])
+@limiter.limit(
+    ADDRESS_LIMIT, key_func=_register_address_key, methods=["POST"], deduct_when=_sent_mail
+)
 def register() -> Page:
     pending = _pending()
     tenant = _tenant(pending)
@@ -162,6 +185,9 @@ def _state() -> dict[str, Any] | None:
 
 @bp.route("/register/verify", methods=["GET", "POST"])
 @limiter.limit(_page_limit, methods=["POST"])
+@limiter.limit(
+    ADDRESS_LIMIT, key_func=_resend_address_key, methods=["POST"], exempt_when=_not_resend
+)
 def verify_code() -> Page:
     """The code form of a registration started in this browser."""
     state = _state()

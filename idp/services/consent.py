@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -52,3 +53,25 @@ def remember(user: User, client: Client, scopes: list[str], *, actor: audit.Acto
         scopes=sorted(set(scopes)),
     )
     return consent
+
+
+def forget_all(user: User, *, actor: audit.Actor, reason: str) -> int:
+    """Forget every consent the user gave, so each application asks again. Returns how many
+    went."""
+    result = db.session.execute(
+        delete(Consent)
+        .where(Consent.user_id == user.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    forgotten = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    audit.record(
+        "consent.forgotten",
+        actor=actor,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        reason=reason,
+        forgotten=forgotten,
+    )
+    return forgotten

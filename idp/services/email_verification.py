@@ -34,6 +34,7 @@ from idp.services import users
 VERIFY = "verify_email"
 CHANGE = "change_email"
 PURPOSES = (VERIFY, CHANGE)
+RESET_PASSWORD = "reset_password"  # services/password_reset.py; its links die with the address
 MAX_TOKEN_LENGTH = 128
 
 
@@ -301,8 +302,9 @@ def _apply(
         user.email = token.email
         user.email_normalized = users.normalize_email(token.email)
         user.email_verified = True
-        # Other live verification tokens were for the old address.
+        # Other live verification and password-reset links were for the old address.
         supersede(user, VERIFY, clock.now())
+        supersede(user, RESET_PASSWORD, clock.now())
     audit.record(
         "user.email_verified" if token.purpose == VERIFY else "user.email_changed",
         actor=actor,

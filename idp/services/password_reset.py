@@ -7,26 +7,35 @@
 - Completing it sets the new password (the policy applies), marks the address verified (the
   user proved control of it), ends every browser session and revokes every grant (so every
   refresh token) of the user, and lifts a lockout: whoever knew the old password is out.
+- A link works only while its address is still the account's (an e-mail change kills it),
+  and completing a reset kills pending e-mail changes (whoever started one may be the thief).
+- When the address was not verified before the reset, the reset is the first proof of who
+  controls it, and the account is theirs: every second factor, trusted device and remembered
+  consent goes too. Otherwise anyone could register someone else's address, enrol a passkey
+  and keep it after the real owner takes the account back (pre-registration takeover).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from idp import clock
 from idp import errors
 from idp.config import Settings
 from idp.extensions import db
 from idp.models import ActionToken
 from idp.models import User
 from idp.services import audit
+from idp.services import consent
 from idp.services import email_verification
 from idp.services import grants
+from idp.services import mfa
 from idp.services import passwords
 from idp.services import sessions
 from idp.services import users
 from idp.services.email_verification import Issued
 
-PURPOSE = "reset_password"
+PURPOSE = email_verification.RESET_PASSWORD
 DEFAULT_LIFETIME = Settings.password_reset_lifetime
 
 
@@ -64,6 +73,8 @@ def check_link(link_token: str) -> ResetLink:
     user = db.session.get(User, token.user_id)
     if user is None or user.tenant_id != token.tenant_id:
         raise email_verification.reject("unknown", "token")
+    if users.normalize_email(token.email) != user.email_normalized:
+        raise email_verification.reject("address_changed", "token")  # sent to an old address
     return ResetLink(token, user)
 
 
@@ -81,12 +92,18 @@ def complete(
     passwords.check_for(user, new_password, policy=policy)
     email_verification.consume(link.token)
     passwords.replace(user, new_password)
-    if users.normalize_email(link.token.email) == user.email_normalized:
-        user.email_verified = True
+    took_over = not user.email_verified  # the reset is the first proof of the address
+    user.email_verified = True
     user.failed_login_count = 0
     user.locked_until = None
+    # A pending change to another address may be the work of whoever is being thrown out.
+    email_verification.supersede(user, email_verification.CHANGE, clock.now())
     ended = sessions.end_all(user, actor=actor, reason="password_reset")
     revoked = grants.revoke_all(user, actor=actor, reason="password_reset")
+    mfa_removed = consents_forgotten = 0
+    if took_over:  # whoever registered the address before its owner loses what they set up
+        mfa_removed = mfa.reset(user, None, actor=actor)
+        consents_forgotten = consent.forget_all(user, actor=actor, reason="password_reset")
     audit.record(
         "user.password_reset",
         actor=actor,
@@ -96,6 +113,9 @@ def complete(
         target_id=user.id,
         sessions_ended=ended,
         grants_revoked=revoked,
+        took_over_unverified=took_over,
+        mfa_removed=mfa_removed,
+        consents_forgotten=consents_forgotten,
     )
     db.session.flush()
     return user

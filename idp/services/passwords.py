@@ -21,6 +21,7 @@ from idp.config import Settings
 from idp.extensions import db
 from idp.models import User
 from idp.services import audit
+from idp.services import lockout
 from idp.services import sessions
 
 MAX_LENGTH = 1024
@@ -107,19 +108,28 @@ def change(
     *,
     keep_session_id: str | None,
     policy: PasswordPolicy = DEFAULT_POLICY,
+    lockout_policy: lockout.LockoutPolicy | None = None,
     actor: audit.Actor,
 ) -> int:
     """The user changes their password (the current one is required) or sets one when they
     have none (a federated user). Every other browser session of the user ends, so a thief
     signed in elsewhere is out; `keep_session_id`, the browser doing this, stays signed in.
-    Returns how many sessions ended."""
+    Returns how many sessions ended.
+
+    A stolen session or access token must not become a password oracle: a wrong current
+    password counts toward the sign-in lockout (`lockout_policy`, the configured one), and
+    while locked none is checked (AccountLocked). The caller commits the count even when
+    this raises WrongCurrentPassword or AccountLocked."""
     had_password = user.password_hash is not None
     if had_password:
         if not current_password:
             raise errors.InvalidInput(
                 "current password required", {"current_password": ["Enter your current password."]}
             )
-        if not security.verify_password(current_password[:MAX_LENGTH], user.password_hash):
+        lockout.ensure_not_locked(user)
+        if security.verify_password(current_password[:MAX_LENGTH], user.password_hash):
+            lockout.record_success(user)
+        else:
             audit.record(
                 "user.password_changed",
                 status="failure",
@@ -130,6 +140,9 @@ def change(
                 target_id=user.id,
                 reason="wrong_current_password",
             )
+            locked = lockout.record_failure(user, actor=actor, step="reauth", policy=lockout_policy)
+            if locked is not None:
+                raise lockout.AccountLocked(locked)
             raise WrongCurrentPassword(
                 "current password incorrect",
                 {"current_password": ["This is not your current password."]},

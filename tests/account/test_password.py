@@ -244,3 +244,50 @@ def test_password_page_offers_to_set_one_without_a_current_password(app, client)
         "/account/password", data={"new_password": NEW, "csrf_token": csrf_token(page.text)}
     )
     assert done.status_code == 303 and load(app, user.id).password_hash is not None
+
+
+def test_wrong_current_passwords_lock_the_account_like_sign_in(app, client):
+    """A stolen token must not be a password oracle: wrong guesses count toward the lockout."""
+    user = make_user(app)
+    token = account_token(app, client, user)
+
+    statuses = [
+        client.post(
+            URL, json={"current_password": f"guess {i}", "new_password": NEW},
+            headers=bearer(token),
+        ).status_code
+        for i in range(5)
+    ]  # fmt: skip
+    right = client.post(
+        URL, json={"current_password": user.password, "new_password": NEW}, headers=bearer(token)
+    )
+
+    assert statuses == [422] * 4 + [429]
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
+    assert right.headers["Content-Type"] == "application/problem+json"
+    assert right.json["status"] == 429
+    stored = load(app, user.id)
+    assert stored.password_changed_at is None and stored.failed_login_count == 5
+    locked = sign_in(app.test_client(), "/login", user.email, user.password)
+    assert locked.status_code == 429
+
+
+def test_password_page_answers_429_while_locked(app, client):
+    user = make_user(app)
+    signed_in(client, user)
+    token = csrf_token(client.get("/account/password").text)
+
+    def change(current: str):
+        return client.post(
+            "/account/password",
+            data={"current_password": current, "new_password": NEW, "csrf_token": token},
+        )
+
+    statuses = [change(f"guess {i}").status_code for i in range(5)]
+    right = change(user.password)
+
+    assert statuses == [422] * 4 + [429]
+    assert right.status_code == 429 and "Too many failed attempts" in right.text
+    assert int(right.headers["Retry-After"]) > 0
+    assert load(app, user.id).password_changed_at is None
+    assert sign_in(app.test_client(), "/login", user.email, user.password).status_code == 429

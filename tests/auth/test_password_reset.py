@@ -10,7 +10,14 @@ import pytest
 from idp import clock
 from idp.extensions import db
 from idp.models import AuditEvent
+from idp.models import BackupCode
+from idp.models import Client
+from idp.models import Consent
+from idp.models import TotpCredential
 from idp.models import User
+from idp.models import WebAuthnCredential
+from idp.services import audit
+from idp.services import email_verification
 from tests.accounts import signed_in
 from tests.factories import make_client
 from tests.factories import make_user
@@ -237,3 +244,157 @@ def test_signed_in_browser_resetting_is_signed_out_too(app, client, mailbox):
     done = reset(client, mailbox.wait_for(user.email).link("/password/reset"))
     assert "idp_sso=;" in done.headers.get("Set-Cookie", "")
     assert "Signed in" not in client.get("/").text
+
+
+# --- an unverified account belongs to whoever proves the address (pre-registration takeover)
+
+
+def plant_enrolments(app, user) -> str:
+    """What an attacker who registered the address first could set up: an authenticator app,
+    a passkey, backup codes and a remembered consent. Returns the consenting client's id."""
+    rp = make_client(app)
+    with app.app_context():
+        client_row = db.session.scalar(db.select(Client).filter_by(client_id=rp.client_id))
+        db.session.add_all(
+            [
+                TotpCredential(
+                    tenant_id=user.tenant_id,
+                    user_id=user.id,
+                    secret_encrypted="attacker",
+                    confirmed_at=clock.now(),
+                ),
+                WebAuthnCredential(
+                    tenant_id=user.tenant_id,
+                    user_id=user.id,
+                    credential_id="attacker-passkey",
+                    public_key=b"k",
+                    name="Attacker key",
+                ),
+                BackupCode(tenant_id=user.tenant_id, user_id=user.id, code_hash="h", lookup="ab"),
+                Consent(
+                    tenant_id=user.tenant_id,
+                    user_id=user.id,
+                    client_id=client_row.id,
+                    scopes=["openid"],
+                ),
+            ]
+        )
+        db.session.commit()
+        return client_row.id
+
+
+def planted(app, user_id: str) -> dict[str, int]:
+    with app.app_context():
+        return {
+            model.__name__: len(
+                db.session.scalars(db.select(model).filter_by(user_id=user_id)).all()
+            )
+            for model in (TotpCredential, WebAuthnCredential, BackupCode, Consent)
+        }
+
+
+def reset_event(app) -> AuditEvent:
+    with app.app_context():
+        (event,) = db.session.scalars(
+            db.select(AuditEvent).filter_by(event_type="user.password_reset")
+        )
+        db.session.expunge(event)
+        return event
+
+
+def test_resetting_an_unverified_account_removes_what_the_pre_registrant_set_up(
+    app, client, mailbox
+):
+    user = make_user(app, email="victim@example.com", email_verified=False)
+    plant_enrolments(app, user)
+    assert planted(app, user.id) == dict.fromkeys(
+        ["TotpCredential", "WebAuthnCredential", "BackupCode", "Consent"], 1
+    )
+
+    forgot(client, user.email)
+    done = reset(client, mailbox.wait_for(user.email).link("/password/reset"))
+
+    assert done.status_code == 200
+    assert planted(app, user.id) == dict.fromkeys(
+        ["TotpCredential", "WebAuthnCredential", "BackupCode", "Consent"], 0
+    )
+    assert load(app, user.id).email_verified is True
+    event = reset_event(app)
+    assert event.details["took_over_unverified"] is True
+    assert event.details["mfa_removed"] == 3 and event.details["consents_forgotten"] == 1
+    # Signing in now asks for the password only: no factor of the attacker's is left.
+    assert sign_in(app.test_client(), "/login", user.email, NEW).status_code == 303
+
+
+def test_resetting_a_verified_account_keeps_its_second_factors_and_consents(app, client, mailbox):
+    user = make_user(app)
+    plant_enrolments(app, user)
+
+    forgot(client, user.email)
+    assert reset(client, mailbox.wait_for(user.email).link("/password/reset")).status_code == 200
+
+    assert planted(app, user.id) == dict.fromkeys(
+        ["TotpCredential", "WebAuthnCredential", "BackupCode", "Consent"], 1
+    )
+    assert reset_event(app).details["took_over_unverified"] is False
+
+
+# --- links that outlive the address or the reset ----------------------------------------------
+
+
+def change_address(app, user_id: str, new_email: str) -> None:
+    """An e-mail change, verified by its link (as /verify-email does)."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        issued = email_verification.start_change(user, new_email, actor=audit.SYSTEM)
+        email_verification.verify_link(issued.link_token, actor=audit.SYSTEM)
+        db.session.commit()
+
+
+def test_an_address_change_kills_reset_links_even_if_the_address_comes_back(app, client, mailbox):
+    user = make_user(app, email="first@example.com")
+    forgot(client, user.email)
+    link = mailbox.wait_for(user.email).link("/password/reset")
+
+    change_address(app, user.id, "second@example.com")
+    change_address(app, user.id, "first@example.com")
+
+    dead = client.get(local(link))
+    assert dead.status_code == 410 and "This link does not work" in dead.text
+    assert sign_in(app.test_client(), "/login", user.email, user.password).status_code == 303
+
+
+def test_a_reset_link_for_an_address_the_account_no_longer_has_does_not_work(app, client, mailbox):
+    user = make_user(app, email="old@example.com")
+    forgot(client, user.email)
+    link = mailbox.wait_for(user.email).link("/password/reset")
+    page = client.get(local(link))
+    with app.app_context():  # e.g. an administrator changed the address meanwhile
+        stored = db.session.get(User, user.id)
+        stored.email, stored.email_normalized = "new@example.com", "new@example.com"
+        db.session.commit()
+
+    shown = client.get(local(link))
+    posted = client.post(local(link), data={"password": NEW, "csrf_token": csrf_token(page.text)})
+
+    assert shown.status_code == 410 and "This link does not work" in shown.text
+    assert posted.status_code == 410 and "no longer" in posted.text
+    assert load(app, user.id).password_changed_at is None
+    assert sign_in(app.test_client(), "/login", "new@example.com", NEW).status_code == 200
+
+
+def test_a_reset_kills_a_pending_address_change(app, client, mailbox):
+    user = make_user(app)
+    with app.app_context():  # e.g. started by whoever the reset throws out
+        issued = email_verification.start_change(
+            db.session.get(User, user.id), "thief@example.com", actor=audit.SYSTEM
+        )
+        db.session.commit()
+        change_link = f"/verify-email?token={issued.link_token}"
+    assert client.get(change_link).status_code == 200
+
+    forgot(client, user.email)
+    assert reset(client, mailbox.wait_for(user.email).link("/password/reset")).status_code == 200
+
+    assert client.get(change_link).status_code == 410
+    assert load(app, user.id).email == user.email

@@ -275,3 +275,40 @@ def test_demo_start_opens_registration_on_the_default_tenant(app):
     with app.app_context():
         _ensure_demo()
         assert tenants.get_by_slug("default").registration_enabled is True
+
+
+def test_registering_one_address_is_limited_across_client_addresses(app, client):
+    """Rotating IPs must not flood one mailbox with codes or notices."""
+    open_registration(app)
+    token = csrf_token(client.get("/register").text)
+
+    def post(email: str, i: int) -> int:
+        return client.post(
+            "/register",
+            data={"email": email, "password": PASSWORD, "csrf_token": token},
+            environ_base={"REMOTE_ADDR": f"10.0.1.{i + 1}"},
+        ).status_code
+
+    statuses = [post("Victim@Example.com" if i % 2 else "victim@example.com", i) for i in range(6)]
+
+    assert statuses == [303] * 5 + [429]
+    assert post("someone.else@example.com", 7) == 303
+
+
+def test_resending_the_code_is_limited_per_address_across_client_addresses(app, client):
+    """Each resend is a new mail and a fresh code budget: limited per address, not only per IP."""
+    open_registration(app)
+    register(client)
+    token = csrf_token(client.get("/register/verify").text)
+
+    def post(action: str, i: int) -> int:
+        return client.post(
+            "/register/verify",
+            data={"code": "000000", "action": action, "csrf_token": token},
+            environ_base={"REMOTE_ADDR": f"10.0.2.{i + 1}"},
+        ).status_code
+
+    statuses = [post("resend", i) for i in range(6)]
+
+    assert statuses == [200] * 5 + [429]
+    assert post("verify", 7) in (303, 422)  # checking a code is not a resend

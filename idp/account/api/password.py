@@ -19,6 +19,7 @@ from idp.account.auth import current
 from idp.account.auth import require_recent_authentication
 from idp.extensions import db
 from idp.extensions import limiter
+from idp.services import lockout
 from idp.services import passwords
 
 blp = Blueprint("account_password", __name__, url_prefix=PREFIX, description="Password")
@@ -58,10 +59,11 @@ def change_password(caller: AccountCaller, current_password: str | None, new: st
             new,
             keep_session_id=caller.session_id,
             policy=passwords.PasswordPolicy.from_settings(runtime.settings()),
+            lockout_policy=lockout.LockoutPolicy.from_settings(runtime.settings()),
             actor=caller.actor,
         )
-    except passwords.WrongCurrentPassword:
-        db.session.commit()  # keep the failure's audit event
+    except (passwords.WrongCurrentPassword, lockout.AccountLocked):
+        db.session.commit()  # keep the failure count toward the lockout and its audit events
         raise
     db.session.commit()
     mail.send_password_changed(caller.user, reset=False)
@@ -75,6 +77,7 @@ class Password(MethodView):
     @blp.arguments(PasswordChangeSchema)
     @blp.response(204)
     @blp.alt_response(422, description="Wrong current password, or a weak new one (`errors`)")
+    @blp.alt_response(429, description="Too many wrong current passwords: the account is locked")
     def post(self, body: dict[str, Any]) -> None:
         """Change or set your password
 
@@ -82,5 +85,7 @@ class Password(MethodView):
         an account that has none (signed up through Google, say). Every other browser
         session of the user ends; the one making the call stays. 204 on success. Setting a
         first password needs a recent sign-in (401 `insufficient_user_authentication`).
+        Wrong current passwords count toward the sign-in lockout: while the account is
+        locked, 429 with Retry-After.
         """
         change_password(current(), body.get("current_password"), body["new_password"])

@@ -18,6 +18,7 @@ from idp.account.api.password import change_password
 from idp.account.auth import current
 from idp.account.auth import signed_in_page
 from idp.extensions import limiter
+from idp.services import lockout
 
 bp = Blueprint("password_pages", __name__)
 
@@ -43,6 +44,15 @@ def password() -> Any:
     new_password = request.form.get("new_password", "")[:MAX_FIELD]
     try:
         ended = change_password(current(), current_password, new_password)
+    except lockout.AccountLocked as locked:
+        message = f"Too many failed attempts. Try again in {locked.wait_text}."
+        page = render_template(
+            "account/password.html",
+            has_password=has_password,
+            email=user.email,
+            errors={"current_password": [message]},
+        )
+        return page, 429, {"Retry-After": str(locked.retry_after)}  # RFC 6585 §4
     except errors.InvalidInput as exc:
         return render_template(
             "account/password.html",
