@@ -111,7 +111,9 @@ def main() -> None:
             event.listen(db.engine, "before_cursor_execute", counter)
             tenant_id = tenants.ensure_default().id
             users.create(tenant_id, "plain@example.com", password=PASSWORD)
-            mfa_user = users.create(tenant_id, "mfa@example.com", password=PASSWORD)
+            mfa_user = users.create(
+                tenant_id, "mfa@example.com", password=PASSWORD, email_verified=True
+            )
             setup = totp.begin_setup(mfa_user, issuer_name="bench", actor=audit.SYSTEM)
             totp.confirm(mfa_user, pyotp.TOTP(setup.secret).at(clock.now()), actor=audit.SYSTEM)
             db.session.commit()
