@@ -175,4 +175,6 @@ def test_home_page_leads_a_signed_in_user_to_their_account(app, client):
     sign_in(client, "/login", user.email, user.password)
 
     assert 'href="/account"' in client.get("/").text
-    assert client.get("/account").status_code == 200
+    account = client.get("/account")
+    assert account.status_code == 200
+    assert '<span class="brand">Your account</span>' in account.text
