@@ -9,6 +9,7 @@ from idp.models.grant import Consent
 from idp.models.grant import Grant
 from idp.models.identity import Identity
 from idp.models.logout import BackchannelLogout
+from idp.models.mail import OutgoingMail
 from idp.models.mfa import BackupCode
 from idp.models.mfa import TotpCredential
 from idp.models.mfa import WebAuthnChallenge
@@ -39,6 +40,7 @@ __all__ = [
     "Client",
     "Consent",
     "Grant",
+    "OutgoingMail",
     "Plan",
     "PushedAuthorizationRequest",
     "RefreshToken",
