@@ -90,6 +90,9 @@ def create_app(config: Settings | None = None) -> Flask:
 
     init_account(app)
     error_handlers.register(app)
+    from idp import mail_delivery
+
+    mail_delivery.init_app(app)  # sends what a request queued, once it has committed
     app.after_request(_security_headers)
     if settings.trusted_proxies:
         # Client IPs (rate limits, audit) and https detection behind a reverse proxy.

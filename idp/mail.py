@@ -19,10 +19,14 @@ Without ``IDP_SMTP_URL`` a message is written to the log (logger ``idp.mail``, I
 text body, so that links and codes reach whoever runs the demo. With it, the log only says who
 got which message; the SMTP password never reaches the log.
 
-Views send mail *after* they commit, so a mail never announces something that was rolled
-back. Delivery runs on a short-lived background thread: the page does not wait for the SMTP
-server (nor does its answering time tell whether an address has an account), and a failure is
-logged and never turns the page into an error; the user can ask for the message again.
+With ``IDP_SMTP_URL``, `send` does not talk to the SMTP server: it queues the message in the
+caller's transaction (the `outgoing_mail` outbox, idp.services.outgoing_mail), so views send
+*before* they commit, and a mail exists exactly when the change it announces does. Once the
+request has committed, an `after_request` hook (idp.mail_delivery) sends this request's
+messages on a short-lived background thread: the page does not wait for the SMTP server (nor
+does its answering time tell whether an address has an account), and a failure is logged,
+retried with backoff (`idp mail deliver` resumes it from cron or after a restart), and never
+turns the page into an error.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -41,10 +44,13 @@ from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask import g
 from flask import url_for
 
 from idp import runtime
+from idp.models import OutgoingMail
 from idp.models import User
+from idp.services import outgoing_mail
 from idp.services.email_verification import Issued
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,7 @@ if log.level == logging.NOTSET:
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 DEFAULT_TIMEOUT = 10.0
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+QUEUED_KEY = "idp_outgoing_mail"  # flask.g: ids of the rows this request queued
 
 
 class MailConfigError(ValueError):
@@ -160,47 +167,34 @@ def build(to: str, subject: str, text: str, html: str) -> EmailMessage:
     return message
 
 
-def send(to: str, template: str, **context: Any) -> threading.Thread | None:
-    """Render and send one message; never raises. Returns the delivery thread (None when
-    the message went to the log or could not be built)."""
+def send(to: str, template: str, **context: Any) -> OutgoingMail | None:
+    """Render one message and queue it in the caller's transaction (flushed, not committed);
+    the request's `after_request` hook delivers it once committed. Without IDP_SMTP_URL the
+    message goes to the log instead. Never fails the page over a broken template."""
     try:
         subject, text, html = render(template, to=to, **context)
         message = build(to, subject, text, html)
     except Exception:  # a broken template must not break the page
         log.exception("could not build the %s mail to %s", template, to)
         return None
-    smtp_url = runtime.settings().smtp_url
-    if not smtp_url:
+    if not runtime.settings().smtp_url:
         log.info("mail (IDP_SMTP_URL unset) to %s: %s\n%s", to, subject, text)
         return None
-    try:
-        config = SmtpConfig.from_url(smtp_url)
-    except MailConfigError as exc:
-        log.error("mail to %s not sent: %s", to, exc)
-        return None
-    thread = threading.Thread(
-        target=_deliver_logged, args=(config, message, template), name="idp-mail", daemon=True
-    )
-    thread.start()
-    return thread
+    row = outgoing_mail.enqueue(to, template, message.as_bytes())
+    g.setdefault(QUEUED_KEY, []).append(row.id)
+    return row
 
 
-def _deliver_logged(config: SmtpConfig, message: EmailMessage, template: str) -> None:
-    to = message["To"]
-    try:
-        deliver(config, message)
-    except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
-        log.error("mail %s to %s not sent via %s: %r", template, to, config.endpoint, exc)
-    except Exception:
-        log.exception("mail %s to %s not sent via %s", template, to, config.endpoint)
-    else:
-        log.info("mail %s sent to %s via %s", template, to, config.endpoint)
+def queued_ids() -> list[str]:
+    """The rows `send` queued in this app context (request), taken: a second call is empty."""
+    ids: list[str] = g.pop(QUEUED_KEY, [])
+    return ids
 
 
 # --- the messages of the account pages ------------------------------------------------------
 
 
-def send_verification(user: User, issued: Issued) -> threading.Thread | None:
+def send_verification(user: User, issued: Issued) -> OutgoingMail | None:
     """Link and code for `verify_email` (current address) or `change_email` (the new one)."""
     settings = runtime.settings()
     template = "change_email" if issued.token.purpose == "change_email" else "verify_email"
@@ -215,7 +209,7 @@ def send_verification(user: User, issued: Issued) -> threading.Thread | None:
     )
 
 
-def send_password_reset(user: User, issued: Issued) -> threading.Thread | None:
+def send_password_reset(user: User, issued: Issued) -> OutgoingMail | None:
     return send(
         user.email,
         "password_reset",
@@ -225,7 +219,7 @@ def send_password_reset(user: User, issued: Issued) -> threading.Thread | None:
     )
 
 
-def send_registration_existing(user: User) -> threading.Thread | None:
+def send_registration_existing(user: User) -> OutgoingMail | None:
     return send(
         user.email,
         "registration_existing",
@@ -235,12 +229,12 @@ def send_registration_existing(user: User) -> threading.Thread | None:
     )
 
 
-def send_email_changed(user: User, previous_email: str) -> threading.Thread | None:
+def send_email_changed(user: User, previous_email: str) -> OutgoingMail | None:
     """The notice to the address the account just left."""
     return send(previous_email, "email_changed", name=user.name, new_email=user.email)
 
 
-def send_password_changed(user: User, *, reset: bool) -> threading.Thread | None:
+def send_password_changed(user: User, *, reset: bool) -> OutgoingMail | None:
     return send(
         user.email,
         "password_changed",

@@ -161,11 +161,11 @@ def register() -> Page:
         )
     except errors.InvalidInput as exc:
         return render_template("register.html", form=form, errors=exc.field_errors, **context), 422
-    db.session.commit()
     if result.user is not None and result.issued is not None:
         mail.send_verification(result.user, result.issued)
     elif result.existing is not None:
         mail.send_registration_existing(result.existing)
+    db.session.commit()
     session[STATE_KEY] = {
         "user_id": result.user.id if result.user else None,
         "email": result.email,
@@ -207,8 +207,8 @@ def verify_code() -> Page:
     if request.form.get("action") == "resend":
         if user is not None and not user.email_verified:
             issued = email_verification.start(user, lifetimes=_lifetimes(), actor=web.actor())
-            db.session.commit()
             mail.send_verification(user, issued)
+            db.session.commit()
         session[STATE_KEY] = {**state, "started": clock.epoch(), "attempts": 0}
         context["notice"] = f"We sent a new code to {state['email']}."
         return render_template("verify_email.html", **context)
@@ -290,9 +290,9 @@ def verify_email() -> Page:
         verified = email_verification.verify_link(token, actor=web.actor())
     except TokenRejected as exc:
         return _rejected_page(exc, "verify_email.html")
-    db.session.commit()
     if verified.previous_email:
         mail.send_email_changed(verified.user, verified.previous_email)
+    db.session.commit()
     state = _state()
     if state is not None and state.get("user_id") == verified.user.id:
         session.pop(STATE_KEY, None)
@@ -332,9 +332,9 @@ def forgot_password() -> Page:
         lifetime=runtime.settings().password_reset_lifetime,
         actor=web.actor(),
     )
-    db.session.commit()
     if found is not None:
         mail.send_password_reset(*found)
+    db.session.commit()
     if interaction_id:
         session[RESET_STATE_KEY] = interaction_id
     context["sent_to"] = email
@@ -366,8 +366,8 @@ def reset_password() -> Page:
     except errors.InvalidInput as exc:
         context["error"] = " ".join(exc.field_errors.get("password", [exc.detail]))
         return render_template("reset_password.html", **context), 422
-    db.session.commit()
     mail.send_password_changed(user, reset=True)
+    db.session.commit()
     interaction_id = session.pop(RESET_STATE_KEY, None)
     response = Response(
         render_template("reset_password.html", mode="done", login_url=_login_url(interaction_id))

@@ -46,7 +46,7 @@ class PasswordChangeSchema(Schema):
 
 
 def change_password(caller: AccountCaller, current_password: str | None, new: str) -> int:
-    """Change (or set), commit, tell the user by mail. Every other browser session ends;
+    """Change (or set), tell the user by mail, commit. Every other browser session ends;
     the calling one stays (with an access token: the session its grant came from, so the
     calling application keeps its tokens). Setting a first password needs a recent sign-in
     (there is no current password to prove who is asking)."""
@@ -65,8 +65,8 @@ def change_password(caller: AccountCaller, current_password: str | None, new: st
     except (passwords.WrongCurrentPassword, lockout.AccountLocked):
         db.session.commit()  # keep the failure count toward the lockout and its audit events
         raise
-    db.session.commit()
     mail.send_password_changed(caller.user, reset=False)
+    db.session.commit()
     return ended
 
 

@@ -123,7 +123,7 @@ def profile_of(user: User) -> dict[str, Any]:
 
 
 def start_email_change(user: User, new_email: str) -> None:
-    """Issue the code and link for a new address, commit, then mail them. Needs a recent
+    """Issue the code and link for a new address, queue the mail, commit. Needs a recent
     sign-in: a new address can reset the password, so it is a way into the account."""
     require_recent_authentication()
     issued = email_verification.start_change(
@@ -132,13 +132,13 @@ def start_email_change(user: User, new_email: str) -> None:
         lifetimes=email_verification.Lifetimes.from_settings(runtime.settings()),
         actor=current().actor,
     )
-    db.session.commit()
     mail.send_verification(user, issued)
+    db.session.commit()
 
 
 def confirm_email_change(user: User, code: str) -> None:
-    """Check the code (each try counts, committed even when wrong), commit, notify the old
-    address."""
+    """Check the code (each try counts, committed even when wrong), notify the old address,
+    commit."""
     if email_verification.pending_email(user) is None:
         raise errors.Conflict("No e-mail change is pending.")
     try:
@@ -152,9 +152,9 @@ def confirm_email_change(user: User, code: str) -> None:
     except email_verification.TokenRejected:
         db.session.commit()
         raise
-    db.session.commit()
     if verified.previous_email:
         mail.send_email_changed(user, verified.previous_email)
+    db.session.commit()
 
 
 @blp.route("/profile")

@@ -95,8 +95,8 @@ def profile() -> Any:
                 lifetimes=email_verification.Lifetimes.from_settings(runtime.settings()),
                 actor=current().actor,
             )
-            db.session.commit()
             mail.send_verification(user, issued)
+            db.session.commit()
             return _done(f"We sent a code and a link to {user.email}.")
         if action == "confirm_verification":
             _confirm_current(form.get("code", ""))
