@@ -455,7 +455,7 @@ def tenants_create(slug: str, name: str, as_json: bool) -> None:
 @with_appcontext
 def purge_command(as_json: bool) -> None:
     """Delete expired codes, refresh tokens, pushed requests, revoked-token and assertion
-    records (safe to run from cron at any time)."""
+    records, and mail given up on more than 30 days ago (safe to run from cron at any time)."""
     from idp.services import maintenance
 
     counts = maintenance.purge_expired()
@@ -485,6 +485,35 @@ def logout_deliver(as_json: bool) -> None:
         as_json,
         {"delivered": report.delivered, "retrying": report.retrying, "failed": report.failed},
         f"Delivered {report.delivered}, retrying {report.retrying}, gave up {report.failed}",
+    )
+
+
+# --- mail ------------------------------------------------------------------------------------
+
+
+@main.group("mail")
+def mail_group() -> None:
+    """The outgoing mail outbox."""
+
+
+@mail_group.command("deliver")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def mail_deliver(as_json: bool) -> None:
+    """Send every due message once (for cron, or after a restart)."""
+    from idp import mail
+    from idp import mail_delivery
+
+    if not runtime.settings().smtp_url:
+        raise click.ClickException("IDP_SMTP_URL is not set: mail goes to the log, none is queued")
+    try:
+        report = mail_delivery.deliver_all_due()
+    except mail.MailConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(
+        as_json,
+        {"sent": report.sent, "retrying": report.retrying, "failed": report.failed},
+        f"Sent {report.sent}, retrying {report.retrying}, gave up {report.failed}",
     )
 
 

@@ -18,6 +18,7 @@ from idp.models import PushedAuthorizationRequest
 from idp.models import RefreshToken
 from idp.services import access_tokens
 from idp.services import client_assertions
+from idp.services import outgoing_mail
 from idp.services import webauthn_ceremonies
 
 # Used codes are kept this long after expiry so a late replay is still recognised (and
@@ -60,6 +61,8 @@ def purge_expired() -> dict[str, int]:
                 BackchannelLogout.created_at <= now - OUTBOX_RETENTION,
             )
         ),
+        # Sent mail is deleted at once; mail given up on is kept a while for the operators.
+        "outgoing_mail": outgoing_mail.purge_failed(),
     }
 
 
