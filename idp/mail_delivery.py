@@ -62,6 +62,10 @@ def deliver_due(*, ids: Collection[str] | None = None, sender: Sender | None = N
     send = sender or mail.deliver  # looked up at call time, so tests can replace it
     sent = retrying = failed = 0
     for item in claimed:
+        if item.message is None:  # could not be decrypted: given up already
+            failed += 1
+            log.error("mail %s to %s given up: undecryptable", item.template, item.recipient)
+            continue
         try:
             send(config, _parse(item.message))
         except Exception as exc:  # any failure to hand it over is a failed attempt

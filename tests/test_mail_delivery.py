@@ -248,7 +248,7 @@ def test_a_message_that_does_not_decrypt_is_given_up_at_once(app, mailbox):
         db.session.execute(text("DELETE FROM outgoing_mail WHERE id = :id"), {"id": other})
         db.session.commit()
 
-    assert deliver(app).sent == 0
+    assert deliver(app) == Report(failed=1)
     (row,) = rows(app)
     assert row.failed_at is not None and row.message_encrypted is None
     assert mailbox.quiet() == []

@@ -52,7 +52,7 @@ class Claimed:
     id: str
     recipient: str
     template: str
-    message: bytes  # the RFC 5322 message, decrypted
+    message: bytes | None  # the RFC 5322 message, decrypted; None: undecryptable, given up
     attempt: int
 
 
@@ -107,13 +107,13 @@ def claim_due(*, ids: Collection[str] | None = None, limit: int = 50) -> list[Cl
         ).rowcount
         if not won:
             continue
+        message: bytes | None = None
         try:
             message = security.decrypt(
                 row.message_encrypted or "", associated_data=_associated_data(row.id)
             )
         except Exception:  # wiped, tampered with, or IDP_SECRET_KEY changed: retrying won't help
             _give_up(row.id, "the stored message cannot be decrypted", now)
-            continue
         claimed.append(Claimed(row.id, row.recipient, row.template, message, row.attempts + 1))
     db.session.flush()
     return claimed
