@@ -81,10 +81,9 @@ def begin(
             session[PENDING_KEY] = asdict(
                 PendingSignIn(user.id, amr, interaction_id, safe_next(next_url), clock.epoch())
             )
+            db.session.commit()  # the first factor's audit event, even if the second never comes
             return redirect(url_for("mfa.challenge"), code=303)
-        # The sign-in is complete without the second step: forget earlier failures, as the
-        # second step would have, and leave a trace of the waiver.
-        lockout.record_success(user)
+        # Complete without the second step: leave a trace of the waiver.
         audit.record(
             "mfa.skipped",
             actor=web.actor("user", user.id),
@@ -94,6 +93,7 @@ def begin(
             target_id=device.id,
             reason="trusted_device",
         )
+    lockout.record_success(user)  # the sign-in is complete: forget earlier failures
     return finish(user, amr, interaction_id=interaction_id, next_url=next_url)
 
 

@@ -90,7 +90,6 @@ def login() -> Response | str | tuple[str, int]:
             "login.html", email=email, error="Incorrect e-mail address or password.", **context
         ), 200
 
-    db.session.commit()  # the sign-in audit event, even if the second factor never comes
     return signin.begin(
         user,
         ["pwd"],

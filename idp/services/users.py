@@ -26,7 +26,6 @@ from idp.services import audit
 from idp.services import grants
 from idp.services import keyset
 from idp.services import lockout
-from idp.services import mfa
 from idp.services import passwords
 from idp.services import sessions
 
@@ -45,12 +44,15 @@ def get(tenant_id: str, user_id: str) -> User:
     return user
 
 
-def find_by_email(tenant_id: str, email: str) -> User | None:
-    return db.session.scalar(
-        select(User).where(
-            User.tenant_id == tenant_id, User.email_normalized == normalize_email(email)
-        )
+def find_by_email(tenant_id: str, email: str, *, for_update: bool = False) -> User | None:
+    """`for_update` locks the row until the caller commits and reads it afresh, so that
+    concurrent sign-in attempts at one account take turns (see lockout.hold)."""
+    query = select(User).where(
+        User.tenant_id == tenant_id, User.email_normalized == normalize_email(email)
     )
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalar(query)
 
 
 def create(
@@ -144,12 +146,10 @@ def authenticate(
 
     A wrong password counts toward the progressive lockout; while the user is locked out
     (lockout.AccountLocked), the password is not checked at all, but the same Argon2 time is
-    spent. Without a second factor, a right password completes the sign-in and resets the
-    count (with one, the second step does)."""
-    user = find_by_email(tenant_id, email) if len(email) <= 320 else None
+    spent. A right password does not reset the count: the completed sign-in does
+    (signin.begin, or the second step)."""
+    user = find_by_email(tenant_id, email, for_update=True) if len(email) <= 320 else None
     password = password[:MAX_PASSWORD_LENGTH]
-    if user is not None:
-        lockout.hold(user)  # concurrent guesses at one account take turns
     if user is not None and lockout.locked_until(user) is not None:
         security.verify_password(password, None)  # spend a real check's time; answer no
         audit.record(
@@ -181,8 +181,6 @@ def authenticate(
     assert user.password_hash is not None
     if security.password_needs_rehash(user.password_hash):
         user.password_hash = security.hash_password(password)
-    if not mfa.has_second_factor(user):
-        lockout.record_success(user)
     audit.record("login.password", actor=actor, tenant_id=tenant_id, user_id=user.id)
     return user
 
