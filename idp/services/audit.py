@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import AuditEvent
+from idp.models import User
 from idp.services import keyset
 
 
@@ -52,6 +53,28 @@ def record(
         details=details,
     )
     db.session.add(event)
+    return event
+
+
+def record_for_user(
+    event_type: str,
+    user: User,
+    *,
+    status: str = "success",
+    actor: Actor = SYSTEM,
+    **details: object,
+) -> AuditEvent:
+    """An event about a user's own account (their tenant, them as user and as target)."""
+    event = record(
+        event_type,
+        status=status,
+        actor=actor,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        target_type="user",
+        target_id=user.id,
+    )
+    event.details = details
     return event
 
 

@@ -58,13 +58,10 @@ def generate(user: User, actor: audit.Actor) -> list[str]:
                 lookup=_lookup(normalize(code)),
             )
         )
-    audit.record(
+    audit.record_for_user(
         "mfa.backup_codes.generated",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         count=COUNT,
     )
     db.session.flush()
@@ -157,13 +154,10 @@ def delete_all(user: User, *, actor: audit.Actor) -> int:
     removed = db.session.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     count = int(getattr(removed, "rowcount", 0) or 0)
     if count:
-        audit.record(
+        audit.record_for_user(
             "mfa.backup_codes.deleted",
+            user,
             actor=actor,
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            target_type="user",
-            target_id=user.id,
             count=count,
         )
     db.session.flush()

@@ -64,13 +64,10 @@ def forget_all(user: User, *, actor: audit.Actor, reason: str) -> int:
         .execution_options(synchronize_session="fetch")
     )
     forgotten = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    audit.record(
+    audit.record_for_user(
         "consent.forgotten",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         reason=reason,
         forgotten=forgotten,
     )

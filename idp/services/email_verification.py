@@ -123,13 +123,10 @@ def issue(
     )
     db.session.add(token)
     db.session.flush()
-    audit.record(
+    audit.record_for_user(
         f"{purpose}.requested",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         email=email,
     )
     return Issued(token, link_token, code)
@@ -268,14 +265,11 @@ def verify_code(
     if counted.rowcount != 1:  # type: ignore[attr-defined]
         raise reject("too_many_attempts")
     if len(code) != 6 or not code.isdigit() or not security.verify_secret(code, token.code_hash):
-        audit.record(
+        audit.record_for_user(
             f"{purpose}.code_failed",
+            user,
             status="failure",
             actor=actor,
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            target_type="user",
-            target_id=user.id,
         )
         db.session.refresh(token)
         if token.attempts >= max_attempts:
@@ -305,13 +299,10 @@ def _apply(
         # Other live verification and password-reset links were for the old address.
         supersede(user, VERIFY, clock.now())
         supersede(user, RESET_PASSWORD, clock.now())
-    audit.record(
+    audit.record_for_user(
         "user.email_verified" if token.purpose == VERIFY else "user.email_changed",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         method=method,
         email=user.email,
         **({"previous_email": previous} if previous else {}),
@@ -323,13 +314,10 @@ def _apply(
 def cancel(user: User, purpose: str, *, actor: audit.Actor) -> None:
     """Withdraw a pending request (e.g. an e-mail change): its code and link stop working."""
     supersede(user, purpose, clock.now())
-    audit.record(
+    audit.record_for_user(
         f"{purpose}.cancelled",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
     )
 
 

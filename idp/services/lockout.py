@@ -115,14 +115,11 @@ def record_failure(
         return None
     until = clock.now() + timedelta(seconds=seconds)
     user.locked_until = until
-    audit.record(
+    audit.record_for_user(
         "user.locked",
+        user,
         status="failure",
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         step=step,
         failures=user.failed_login_count,
         seconds=seconds,

@@ -150,13 +150,10 @@ def reset(user: User, method: str | None, *, actor: audit.Actor) -> int:
     if BACKUP_CODES in chosen:
         db.session.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     db.session.flush()
-    audit.record(
+    audit.record_for_user(
         "mfa.reset",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         methods=list(chosen),
         removed=removed,
     )

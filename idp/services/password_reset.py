@@ -104,13 +104,10 @@ def complete(
     if took_over:  # whoever registered the address before its owner loses what they set up
         mfa_removed = mfa.reset(user, None, actor=actor)
         consents_forgotten = consent.forget_all(user, actor=actor, reason="password_reset")
-    audit.record(
+    audit.record_for_user(
         "user.password_reset",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         sessions_ended=ended,
         grants_revoked=revoked,
         took_over_unverified=took_over,

@@ -130,14 +130,11 @@ def change(
         if security.verify_password(current_password[:MAX_LENGTH], user.password_hash):
             lockout.record_success(user)
         else:
-            audit.record(
+            audit.record_for_user(
                 "user.password_changed",
+                user,
                 status="failure",
                 actor=actor,
-                tenant_id=user.tenant_id,
-                user_id=user.id,
-                target_type="user",
-                target_id=user.id,
                 reason="wrong_current_password",
             )
             locked = lockout.record_failure(user, actor=actor, step="reauth", policy=lockout_policy)
@@ -157,13 +154,10 @@ def change(
     for other in sessions.for_user(user):
         if other.id != keep_session_id:
             ended += sessions.end_if_live(other, actor=actor, reason="password_changed")
-    audit.record(
+    audit.record_for_user(
         "user.password_changed" if had_password else "user.password_set",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         sessions_ended=ended,
     )
     db.session.flush()

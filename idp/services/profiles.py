@@ -68,13 +68,10 @@ def update(user: User, changes: dict[str, Any], *, actor: audit.Actor) -> User:
     for name in changed:
         setattr(user, name, cleaned[name])
     if changed:
-        audit.record(
+        audit.record_for_user(
             "user.profile_updated",
+            user,
             actor=actor,
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            target_type="user",
-            target_id=user.id,
             fields=changed,
         )
         db.session.flush()

@@ -72,14 +72,11 @@ def register(
     existing = users.find_by_email(tenant.id, email)
     if existing is not None:
         security.hash_password(password)  # the Argon2 time a new account costs, then dropped
-        audit.record(
+        audit.record_for_user(
             "user.registration_existing",
+            existing,
             status="failure",
             actor=actor,
-            tenant_id=tenant.id,
-            user_id=existing.id,
-            target_type="user",
-            target_id=existing.id,
         )
         return Registered(email=existing.email, existing=existing)
 
@@ -88,13 +85,10 @@ def register(
     except errors.Conflict:  # registered in parallel: same answer as above
         raced = users.find_by_email(tenant.id, email)
         return Registered(email=email, existing=raced)
-    audit.record(
+    audit.record_for_user(
         "user.registered",
+        user,
         actor=actor,
-        tenant_id=tenant.id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
     )
     issued = email_verification.start(user, lifetimes=lifetimes, actor=actor)
     return Registered(email=user.email, user=user, issued=issued)

@@ -184,13 +184,10 @@ def forget_trusted_devices(user: User, *, actor: audit.Actor, reason: str) -> in
     )
     count = int(getattr(result, "rowcount", 0) or 0)
     if count:
-        audit.record(
+        audit.record_for_user(
             "device.trust_cleared",
+            user,
             actor=actor,
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            target_type="user",
-            target_id=user.id,
             reason=reason,
             devices=count,
         )

@@ -94,13 +94,10 @@ def begin_setup(user: User, *, issuer_name: str, actor: audit.Actor) -> TotpSetu
         found.secret_encrypted = sealed
         found.last_used_step = None
         found.created_at = clock.now()
-    audit.record(
+    audit.record_for_user(
         "mfa.totp.setup_started",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
     )
     db.session.flush()
     return _setup(user, secret, issuer_name)
@@ -156,13 +153,10 @@ def confirm(user: User, code: str, *, actor: audit.Actor) -> list[str]:
             "The code is not correct", {"code": ["not the current code of the app"]}
         )
     found.confirmed_at = clock.now()
-    audit.record(
+    audit.record_for_user(
         "mfa.totp.enabled",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
     )
     db.session.flush()
     return backup_codes.generate(user, actor)
@@ -271,13 +265,10 @@ def disable(
         verify_proof(user, code=code, password=password, actor=actor, policy=policy)
     db.session.delete(found)
     db.session.flush()
-    audit.record(
+    audit.record_for_user(
         "mfa.totp.disabled" if was_enabled else "mfa.totp.setup_cancelled",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
     )
     if not mfa.has_second_factor(user):
         backup_codes.delete_all(user, actor=actor)

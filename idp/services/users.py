@@ -94,13 +94,10 @@ def create(
     if user_id is not None:
         user.id = user_id
     _flush_unique(user)
-    audit.record(
+    audit.record_for_user(
         "user.created",
+        user,
         actor=actor,
-        tenant_id=tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
     )
     return user
 
@@ -287,13 +284,10 @@ def update(user: User, changes: dict[str, Any], *, actor: audit.Actor) -> User:
     for name, value in changes.items():
         setattr(user, name, list(value) if name == "roles" else value)
     _flush_unique(user)
-    audit.record(
+    audit.record_for_user(
         "user.updated",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         fields=changed,
     )
     return user
@@ -301,13 +295,10 @@ def update(user: User, changes: dict[str, Any], *, actor: audit.Actor) -> User:
 
 def delete(user: User, *, actor: audit.Actor) -> None:
     """Hard delete; the database cascades to sessions, grants, tokens, credentials."""
-    audit.record(
+    audit.record_for_user(
         "user.deleted",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
     )
     db.session.delete(user)
     db.session.flush()
@@ -317,13 +308,10 @@ def set_password(user: User, password: str, *, actor: audit.Actor) -> None:
     """Replace the password; sessions and grants stay as they are."""
     check_password_policy(password, user.email, user.name, user.given_name, user.family_name)
     passwords.replace(user, password)
-    audit.record(
+    audit.record_for_user(
         "user.password_set",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
     )
 
 
@@ -333,13 +321,10 @@ def block(user: User, reason: str, *, actor: audit.Actor) -> User:
     user.blocked_reason = reason
     sessions.end_all(user, actor=actor, reason="blocked")
     grants.revoke_all(user, actor=actor, reason="blocked")
-    audit.record(
+    audit.record_for_user(
         "user.blocked",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
         reason=reason,
     )
     db.session.flush()
@@ -348,13 +333,10 @@ def block(user: User, reason: str, *, actor: audit.Actor) -> User:
 
 def unblock(user: User, *, actor: audit.Actor) -> User:
     user.blocked_reason = None
-    audit.record(
+    audit.record_for_user(
         "user.unblocked",
+        user,
         actor=actor,
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
     )
     db.session.flush()
     return user
