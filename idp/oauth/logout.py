@@ -43,6 +43,7 @@ from idp.oauth import tokens
 from idp.oauth.verification import MAX_TOKEN_LENGTH
 from idp.oauth.verification import InvalidToken
 from idp.oauth.verification import verify_id_token_hint
+from idp.services import audit
 from idp.services import clients
 from idp.services import logout
 
@@ -141,21 +142,38 @@ def _names_user(hint: dict, user: User, client: Client | None) -> bool:
     return security.constant_time_equals(str(hint.get("sub", "")), expected)
 
 
+class SessionEnder:
+    """Ends browser sessions as a logout does: each call queues the Back-Channel Logout of
+    the session's relying parties; `deliver`, once the caller has committed, sends them
+    without making the user wait."""
+
+    def __init__(self, actor: audit.Actor) -> None:
+        self.actor = actor
+        self.row_ids: list[str] = []
+
+    def __call__(self, session: BrowserSession, reason: str = "logout") -> None:
+        outbox = logout.end_session(
+            session,
+            actor=self.actor,
+            issuer=runtime.settings().issuer,
+            sign=tokens.sign,
+            subject_for=subjects.subject_for,
+            reason=reason,
+        )
+        self.row_ids.extend(row.id for row in outbox)
+
+    def deliver(self) -> None:
+        if self.row_ids:
+            backchannel.start(current_app._get_current_object(), self.row_ids)  # type: ignore[attr-defined]
+
+
 def end_and_notify(session: BrowserSession, *, reason: str = "logout") -> None:
     """End a browser session, commit, then tell its relying parties (Back-Channel Logout)
     without making the user wait."""
-    outbox = logout.end_session(
-        session,
-        actor=web.actor("user", session.user_id),
-        issuer=runtime.settings().issuer,
-        sign=tokens.sign,
-        subject_for=subjects.subject_for,
-        reason=reason,
-    )
-    row_ids = [row.id for row in outbox]
+    ender = SessionEnder(web.actor("user", session.user_id))
+    ender(session, reason)
     db.session.commit()
-    if row_ids:
-        backchannel.start(current_app._get_current_object(), row_ids)  # type: ignore[attr-defined]
+    ender.deliver()
 
 
 def _end(session: BrowserSession, target: str | None, state: str | None) -> Response:

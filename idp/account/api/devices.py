@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import Response
 from flask import after_this_request
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema
@@ -27,12 +26,8 @@ from idp.account.auth import current
 from idp.auth import signin
 from idp.extensions import db
 from idp.models import BrowserSession
-from idp.oauth import backchannel
-from idp.oauth import subjects
-from idp.oauth import tokens
-from idp.services import audit
+from idp.oauth.logout import SessionEnder
 from idp.services import devices
-from idp.services import logout
 from idp.services import sessions
 
 blp = Blueprint(
@@ -88,30 +83,6 @@ class RevokedSchema(Schema):
 
 
 # --- shared with the hosted devices page -------------------------------------------------------
-
-
-class BackchannelEnder:
-    """Ends revoked devices' sessions like a logout does: their relying parties are told by
-    Back-Channel Logout once the caller has committed (`deliver`)."""
-
-    def __init__(self, actor: audit.Actor) -> None:
-        self.actor = actor
-        self.row_ids: list[str] = []
-
-    def __call__(self, session: BrowserSession, reason: str) -> None:
-        outbox = logout.end_session(
-            session,
-            actor=self.actor,
-            issuer=runtime.settings().issuer,
-            sign=tokens.sign,
-            subject_for=subjects.subject_for,
-            reason=reason,
-        )
-        self.row_ids.extend(row.id for row in outbox)
-
-    def deliver(self) -> None:
-        if self.row_ids:
-            backchannel.start(current_app._get_current_object(), self.row_ids)  # type: ignore[attr-defined]
 
 
 def serialize(device: BrowserSession, current_id: str | None) -> dict[str, Any]:
@@ -192,7 +163,7 @@ class RevokeOtherDevices(MethodView):
         caller = current()
         current_id = caller.session_id
         keep = next((d for d in devices.for_user(caller.user) if d.id == current_id), None)
-        ender = BackchannelEnder(caller.actor)
+        ender = SessionEnder(caller.actor)
         revoked = devices.revoke_others(caller.user, keep, actor=caller.actor, end_session=ender)
         db.session.commit()
         ender.deliver()
@@ -243,7 +214,7 @@ class DeviceItem(MethodView):
         """
         caller = current()
         device = devices.get(caller.user, device_id)
-        ender = BackchannelEnder(caller.actor)
+        ender = SessionEnder(caller.actor)
         devices.revoke(device, actor=caller.actor, end_session=ender)
         db.session.commit()
         ender.deliver()

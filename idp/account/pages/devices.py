@@ -13,13 +13,13 @@ from flask import request
 from flask import url_for
 
 from idp import errors
-from idp.account.api.devices import BackchannelEnder
 from idp.account.api.devices import forget_own_device
 from idp.account.api.devices import serialize
 from idp.account.api.devices import trust_own_device
 from idp.account.auth import current
 from idp.account.auth import signed_in_page
 from idp.extensions import db
+from idp.oauth.logout import SessionEnder
 from idp.services import devices
 from idp.services import sessions
 
@@ -30,16 +30,11 @@ def _back() -> Response:
     return redirect(url_for("device_pages.devices"), code=303)
 
 
-def _current_id() -> str | None:
-    session = current().session
-    return session.id if session is not None else None
-
-
 @bp.get("", endpoint="devices")
 @signed_in_page
 def devices_page() -> str:
     caller = current()
-    current_id = _current_id()
+    current_id = current().session_id
     found = [serialize(device, current_id) for device in devices.for_user(caller.user)]
     found.sort(key=lambda device: not device["current"])  # this browser first
     return render_template(
@@ -108,11 +103,11 @@ def revoke(device_id: str) -> Response:
     except errors.NotFound as exc:
         flash(_message(exc), "error")
         return _back()
-    ender = BackchannelEnder(caller.actor)
+    ender = SessionEnder(caller.actor)
     devices.revoke(device, actor=caller.actor, end_session=ender)
     db.session.commit()
     ender.deliver()
-    if device.id == _current_id():
+    if device.id == current().session_id:
         forget_own_device(caller, device, signed_out=True)
         return redirect(url_for("auth.login"), code=303)
     flash(f"Signed out “{devices.display_name(device)}”.")
@@ -123,7 +118,7 @@ def revoke(device_id: str) -> Response:
 @signed_in_page
 def revoke_others() -> Response:
     caller = current()
-    ender = BackchannelEnder(caller.actor)
+    ender = SessionEnder(caller.actor)
     count = devices.revoke_others(
         caller.user, caller.session, actor=caller.actor, end_session=ender
     )
